@@ -1,0 +1,180 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Raw bucket layout (documented in README.md, "Bucket layout"):
+//
+//	runs/<YYYYMMDD>/<run id>/<shard name>     one object per shard, written first
+//	runs/<YYYYMMDD>/<run id>/manifest.json    the commit point, written last
+//
+// <YYYYMMDD> is the first 8 characters of the run id, so that a scan lists
+// one day at a time instead of the whole bucket.
+const (
+	RunsPrefix   = "runs/"
+	ManifestName = "manifest.json"
+)
+
+// runIDPattern: UTC upload time (basic ISO 8601, optional fraction), "Z",
+// "-", and a suffix of 1 to 64 URL-safe characters.
+var runIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}(\.[0-9]{1,9})?Z-[A-Za-z0-9_-]{1,64}$`)
+
+// shardNamePattern: a shard's file name within its run.
+var shardNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// NewRunID returns a new run id for an upload at t: unique (64 random bits),
+// URL-safe, and sorting by upload time (microseconds).
+func NewRunID(t time.Time) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("store: random run id: %v", err))
+	}
+	return t.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ValidRunID reports whether id is a well-formed run id.
+func ValidRunID(id string) bool {
+	if !runIDPattern.MatchString(id) {
+		return false
+	}
+	_, err := RunTime(id)
+	return err == nil
+}
+
+// RunTime is the upload time a run id encodes.
+func RunTime(id string) (time.Time, error) {
+	i := strings.IndexByte(id, 'Z')
+	if i < 0 {
+		return time.Time{}, fmt.Errorf("store: run id %q: %w", id, ErrInvalid)
+	}
+	s := id[:i]
+	layout := "20060102T150405"
+	if j := strings.IndexByte(s, '.'); j >= 0 {
+		layout += "." + strings.Repeat("0", len(s)-j-1)
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: run id %q: %w", id, ErrInvalid)
+	}
+	return t.UTC(), nil
+}
+
+// ValidShardName reports whether name may name a shard object.
+func ValidShardName(name string) bool {
+	return shardNamePattern.MatchString(name) && name != ManifestName && !strings.HasSuffix(name, ".tmp")
+}
+
+// RunPrefix is the key prefix of a run's objects, ending in "/".
+func RunPrefix(runID string) string {
+	return RunsPrefix + runID[:8] + "/" + runID + "/"
+}
+
+// ManifestKey is the key of a run's manifest.
+func ManifestKey(runID string) string { return RunPrefix(runID) + ManifestName }
+
+// ShardKey is the key of one shard of a run.
+func ShardKey(runID, name string) string { return RunPrefix(runID) + name }
+
+// ShardName is the name `publisher upload` gives shard i.
+func ShardName(i int) string { return fmt.Sprintf("shard-%03d.json.gz", i) }
+
+// Dashboard (out) bucket layout, wpt.fyi's where wpt.fyi has one:
+//
+//	<sha>/<product id>-summary_v2.json.gz      summary_v2
+//	<sha>/<product id>/<escaped test path>    one gzip JSON per test
+//	testruns/<run id>.json                     TestRun record
+//	status/<run id>.json                       status record, written last
+//	state/...                                  the ingester's own state
+
+// SummaryKey is the key of a run's summary_v2.
+func SummaryKey(sha, productID string) string {
+	return sha + "/" + productID + "-summary_v2.json.gz"
+}
+
+// TestPrefix is the prefix of a run's per-test files, ending in "/".
+func TestPrefix(sha, productID string) string { return sha + "/" + productID + "/" }
+
+// TestKey is the key of one test's per-test file.
+func TestKey(sha, productID, testPath string) string {
+	return sha + "/" + productID + EscapeTestPath(testPath)
+}
+
+// TestRunKey is the key of a run's TestRun record.
+func TestRunKey(runID string) string { return "testruns/" + runID + ".json" }
+
+// StatusKey is the key of a run's status record.
+func StatusKey(runID string) string { return "status/" + runID + ".json" }
+
+// EscapeTestPath turns a wpt test path ("/a/b.html?x=1#y") into a key
+// suffix that every gocloud driver stores as is and every file system
+// accepts: each byte outside A-Z a-z 0-9 and "/._-" becomes %XX (upper-case
+// hex); a "/" that would start an empty segment ("//") becomes %2F; the
+// first "." of a "." or ".." segment becomes %2E. The leading "/" stays.
+// UnescapeTestPath reverses it.
+func EscapeTestPath(p string) string {
+	var sb strings.Builder
+	sb.Grow(len(p) + 8)
+	segStart := true
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			if i == 0 || !segStart {
+				sb.WriteByte('/')
+				segStart = true
+				continue
+			}
+			fmt.Fprintf(&sb, "%%%02X", c)
+			segStart = false
+		case c == '.' && segStart && dotSegment(p[i:]):
+			fmt.Fprintf(&sb, "%%%02X", c)
+			segStart = false
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+			sb.WriteByte(c)
+			segStart = false
+		default:
+			fmt.Fprintf(&sb, "%%%02X", c)
+			segStart = false
+		}
+	}
+	return sb.String()
+}
+
+// dotSegment reports whether s starts with a segment "." or "..".
+func dotSegment(s string) bool {
+	end := strings.IndexByte(s, '/')
+	if end < 0 {
+		end = len(s)
+	}
+	return s[:end] == "." || s[:end] == ".."
+}
+
+// UnescapeTestPath reverses EscapeTestPath.
+func UnescapeTestPath(k string) (string, error) {
+	if !strings.Contains(k, "%") {
+		return k, nil
+	}
+	var sb strings.Builder
+	for i := 0; i < len(k); i++ {
+		if k[i] != '%' {
+			sb.WriteByte(k[i])
+			continue
+		}
+		if i+2 >= len(k) {
+			return "", fmt.Errorf("store: unescape %q: %w", k, ErrInvalid)
+		}
+		b, err := hex.DecodeString(k[i+1 : i+3])
+		if err != nil {
+			return "", fmt.Errorf("store: unescape %q: %w", k, ErrInvalid)
+		}
+		sb.WriteByte(b[0])
+		i += 2
+	}
+	return sb.String(), nil
+}

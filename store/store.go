@@ -1,0 +1,322 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob" // mem:// buckets
+)
+
+// Bucket is an opened bucket. It is safe for concurrent use.
+type Bucket struct {
+	b   *blob.Bucket
+	url string
+	// dir is the bucket's root directory for file buckets, "" otherwise. With
+	// it, write-once writes are made atomic between processes (fileblob's own
+	// IfNotExist is check-then-rename).
+	dir string
+}
+
+// Open opens the bucket at rawURL: a gocloud URL (file:///abs/dir, mem://,
+// s3://…, gs://…, azblob://…) or a plain directory path, which is created if
+// needed. File buckets store no attribute sidecar files (metadata=skip): the
+// project derives content types from keys.
+func Open(ctx context.Context, rawURL string) (*Bucket, error) {
+	if rawURL == "" {
+		return nil, fmt.Errorf("store: open: empty bucket URL: %w", ErrInvalid)
+	}
+	if !strings.Contains(rawURL, "://") {
+		abs, err := filepath.Abs(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("store: open %q: %w", rawURL, err)
+		}
+		rawURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w: %v", rawURL, ErrInvalid, err)
+	}
+	if u.Scheme == "file" {
+		return openFile(u)
+	}
+	b, err := blob.OpenBucket(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", rawURL, err)
+	}
+	return &Bucket{b: b, url: rawURL}, nil
+}
+
+func openFile(u *url.URL) (*Bucket, error) {
+	dir := u.Path
+	if u.Host == "." {
+		dir = "." + dir
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("store: open %q: no directory: %w", u, ErrInvalid)
+	}
+	abs, err := filepath.Abs(filepath.FromSlash(dir))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", u, err)
+	}
+	if err := os.MkdirAll(abs, 0o777); err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", u, err)
+	}
+	// Temp files next to their final path keep renames on one file system;
+	// their names end in ".tmp", which no key of the project does.
+	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
+		Metadata:  fileblob.MetadataDontWrite,
+		NoTempDir: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", u, err)
+	}
+	clean := (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	return &Bucket{b: b, url: clean, dir: abs}, nil
+}
+
+// URL is the bucket's URL as opened (file URLs made absolute).
+func (b *Bucket) URL() string { return b.url }
+
+// Dir is the root directory of a file bucket, "" for other drivers.
+func (b *Bucket) Dir() string { return b.dir }
+
+// Close releases the bucket.
+func (b *Bucket) Close() error { return b.b.Close() }
+
+// Attrs are what the store reports about an object.
+type Attrs struct {
+	Size    int64
+	ModTime time.Time
+	ETag    string
+}
+
+// Attributes returns the attributes of key, or ErrNotFound.
+func (b *Bucket) Attributes(ctx context.Context, key string) (Attrs, error) {
+	a, err := b.b.Attributes(ctx, key)
+	if err != nil {
+		return Attrs{}, classify(err, "stat", key)
+	}
+	return Attrs{Size: a.Size, ModTime: a.ModTime, ETag: a.ETag}, nil
+}
+
+// Exists reports whether key exists.
+func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
+	ok, err := b.b.Exists(ctx, key)
+	return ok, classify(err, "stat", key)
+}
+
+// NewReader opens key for reading, or returns ErrNotFound.
+func (b *Bucket) NewReader(ctx context.Context, key string) (io.ReadCloser, error) {
+	r, err := b.b.NewReader(ctx, key, nil)
+	if err != nil {
+		return nil, classify(err, "read", key)
+	}
+	return &reader{r: r, key: key}, nil
+}
+
+// NewRangeReader opens length bytes of key from offset (length < 0: to the
+// end).
+func (b *Bucket) NewRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	r, err := b.b.NewRangeReader(ctx, key, offset, length, nil)
+	if err != nil {
+		return nil, classify(err, "read", key)
+	}
+	return &reader{r: r, key: key}, nil
+}
+
+type reader struct {
+	r   *blob.Reader
+	key string
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = classify(err, "read", r.key)
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return classify(r.r.Close(), "close", r.key) }
+
+// ReadAll reads the whole object at key.
+func (b *Bucket) ReadAll(ctx context.Context, key string) ([]byte, error) {
+	p, err := b.b.ReadAll(ctx, key)
+	return p, classify(err, "read", key)
+}
+
+// WriteOptions control a write.
+type WriteOptions struct {
+	ContentType string
+	// IfNotExist makes the write fail with ErrExists when key exists. It is
+	// atomic on every driver the store opens, file buckets included.
+	IfNotExist bool
+}
+
+// Write stores the bytes of r at key. Nothing is visible until the whole
+// body is written; on error nothing is left behind.
+func (b *Bucket) Write(ctx context.Context, key string, r io.Reader, opts WriteOptions) error {
+	if opts.IfNotExist && b.dir != "" {
+		return b.writeFileOnce(ctx, key, r)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := b.b.NewWriter(ctx, key, &blob.WriterOptions{
+		ContentType: contentType(key, opts.ContentType),
+		IfNotExist:  opts.IfNotExist,
+	})
+	if err != nil {
+		return classify(err, "write", key)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		cancel() // abort: the object must not appear
+		_ = w.Close()
+		return classify(err, "write", key)
+	}
+	return classify(w.Close(), "write", key)
+}
+
+// WriteBytes stores p at key.
+func (b *Bucket) WriteBytes(ctx context.Context, key string, p []byte, opts WriteOptions) error {
+	return b.Write(ctx, key, bytes.NewReader(p), opts)
+}
+
+// writeFileOnce writes key through a temp file in its own directory and links
+// it into place: link(2) fails if the name exists, atomically, across
+// processes, which fileblob's check-then-rename does not.
+func (b *Bucket) writeFileOnce(ctx context.Context, key string, r io.Reader) (err error) {
+	path, err := b.filePath(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+		return fmt.Errorf("store: write %q: %w", key, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("store: write %q: %w", key, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+		f.Close()
+		return classify(err, "write", key)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("store: write %q: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: write %q: %w", key, err)
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("store: write %q: %w", key, ErrExists)
+		}
+		return fmt.Errorf("store: write %q: %w", key, err)
+	}
+	return nil
+}
+
+// filePath maps key to its file the way fileblob does for the keys this
+// project writes (which never need fileblob's escaping: see EscapeTestPath).
+func (b *Bucket) filePath(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
+		return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
+		}
+		for _, c := range seg {
+			if c < 0x20 {
+				return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
+			}
+		}
+	}
+	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Delete removes key; a missing key is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	err := classify(b.b.Delete(ctx, key), "delete", key)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Object is one listed key.
+type Object struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+	IsDir   bool // a common prefix when listing with a delimiter
+}
+
+// List calls fn for every key under prefix in lexicographical order. With
+// delim "/", keys below the next "/" are folded into one IsDir object. fn
+// returning false stops the walk. Temp files of in-progress local writes
+// are skipped.
+func (b *Bucket) List(ctx context.Context, prefix, delim string, fn func(Object) bool) error {
+	it := b.b.List(&blob.ListOptions{Prefix: prefix, Delimiter: delim})
+	for {
+		o, err := it.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return classify(err, "list", prefix)
+		}
+		if strings.HasSuffix(o.Key, ".tmp") {
+			continue
+		}
+		if !fn(Object{Key: o.Key, Size: o.Size, ModTime: o.ModTime, IsDir: o.IsDir}) {
+			return nil
+		}
+	}
+}
+
+// SignedURL returns a time-limited URL for reading key, where the driver
+// can sign URLs.
+func (b *Bucket) SignedURL(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	u, err := b.b.SignedURL(ctx, key, &blob.SignedURLOptions{Expiry: expiry})
+	return u, classify(err, "sign", key)
+}
+
+func contentType(key, given string) string {
+	if given != "" {
+		return given
+	}
+	switch {
+	case strings.HasSuffix(key, ".json.gz"), strings.HasSuffix(key, ".gz"):
+		return "application/gzip"
+	case strings.HasSuffix(key, ".json"):
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// ContentType is the content type the project serves for key.
+func ContentType(key string) string { return contentType(key, "") }
