@@ -1,0 +1,446 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/feeds"
+)
+
+// ErrInvalid is wrapped by the errors of Validate, Encode and Marshal when a
+// Feed would not make a valid Atom document.
+var ErrInvalid = errors.New("feed: invalid document")
+
+// Wire structs. They reuse gorilla/feeds' element types (feeds.AtomAuthor,
+// feeds.AtomSummary, feeds.AtomLink) and add what feeds.AtomFeed and
+// feeds.AtomEntry lack: several feed-level links, link titles, categories with
+// term/scheme/label (RFC 4287 §4.2.2), fh:archive (RFC 5005 §4) and the
+// wpt:run extension. Element order follows RFC 4287 §4.1.1: every
+// feed-level element comes before the first atom:entry.
+
+// xmlFeed is atom:feed (RFC 4287 §4.1.1).
+type xmlFeed struct {
+	XMLName  xml.Name          `xml:"feed"`
+	Xmlns    string            `xml:"xmlns,attr"`
+	XmlnsFH  string            `xml:"xmlns:fh,attr,omitempty"`
+	XmlnsWPT string            `xml:"xmlns:wpt,attr,omitempty"`
+	ID       string            `xml:"id"`
+	Title    string            `xml:"title"`
+	Subtitle string            `xml:"subtitle,omitempty"`
+	Updated  string            `xml:"updated"`
+	Author   *feeds.AtomAuthor `xml:"author"`
+	Links    []xmlLink         `xml:"link"`
+	Archive  *struct{}         `xml:"fh:archive"`
+	Entries  []xmlEntry        `xml:"entry"`
+}
+
+// xmlLink is atom:link (RFC 4287 §4.2.7): gorilla's AtomLink plus title.
+type xmlLink struct {
+	feeds.AtomLink
+	Title string `xml:"title,attr,omitempty"`
+}
+
+// xmlCategory is atom:category (RFC 4287 §4.2.2); gorilla writes categories
+// as text without the required term attribute.
+type xmlCategory struct {
+	XMLName xml.Name `xml:"category"`
+	Term    string   `xml:"term,attr"`
+	Scheme  string   `xml:"scheme,attr,omitempty"`
+	Label   string   `xml:"label,attr,omitempty"`
+}
+
+// xmlEntry is atom:entry (RFC 4287 §4.1.2).
+type xmlEntry struct {
+	ID         string             `xml:"id"`
+	Title      string             `xml:"title"`
+	Updated    string             `xml:"updated"`
+	Published  string             `xml:"published,omitempty"`
+	Summary    *feeds.AtomSummary `xml:"summary"`
+	Links      []xmlLink          `xml:"link"`
+	Categories []xmlCategory      `xml:"category"`
+	Run        *xmlRun            `xml:"wpt:run"`
+}
+
+// xmlRun is wpt:run, our extension element in RunNS (see doc.go).
+type xmlRun struct {
+	ID             string     `xml:"wpt:id"`
+	Product        string     `xml:"wpt:product"`
+	BrowserVersion string     `xml:"wpt:browser-version"`
+	OS             string     `xml:"wpt:os"`
+	OSVersion      string     `xml:"wpt:os-version"`
+	Revision       string     `xml:"wpt:revision"`
+	Channel        string     `xml:"wpt:channel"`
+	Labels         []string   `xml:"wpt:label"`
+	TimeStart      string     `xml:"wpt:time-start,omitempty"`
+	TimeEnd        string     `xml:"wpt:time-end,omitempty"`
+	Uploaded       string     `xml:"wpt:uploaded,omitempty"`
+	Shards         []xmlShard `xml:"wpt:shard"`
+}
+
+type xmlShard struct {
+	Name   string `xml:"name,attr"`
+	Size   int64  `xml:"size,attr"`
+	SHA256 string `xml:"sha256,attr,omitempty"`
+}
+
+// Encode writes f as an Atom 1.0 document (with XML declaration). It returns
+// an error wrapping ErrInvalid, and writes nothing, when f would be invalid
+// (see Validate). Text is sanitised: characters XML 1.0 forbids (and invalid
+// UTF-8) are replaced with U+FFFD so the document stays well-formed whatever
+// runners put in metadata; very long strings are kept. A write error is
+// returned wrapped.
+func Encode(w io.Writer, f *Feed) error {
+	b, err := Marshal(f)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("feed: write document: %w", err)
+	}
+	return nil
+}
+
+// Marshal returns f as an Atom 1.0 document, like Encode.
+func Marshal(f *Feed) ([]byte, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	x := toXML(f)
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(x); err != nil {
+		return nil, fmt.Errorf("feed: marshal feed: %w", err)
+	}
+	buf.WriteByte('\n')
+	return selfClose(buf.Bytes()), nil
+}
+
+// emptyElements are the end tags of elements we write without content;
+// encoding/xml never writes <x/>. Text and attribute values cannot hold these
+// byte sequences: encoding/xml escapes '"', '<' and '>' in them.
+var emptyElements = [][2][]byte{
+	{[]byte(`"></link>`), []byte(`"/>`)},
+	{[]byte(`"></category>`), []byte(`"/>`)},
+	{[]byte(`"></wpt:shard>`), []byte(`"/>`)},
+	{[]byte(`<fh:archive></fh:archive>`), []byte(`<fh:archive/>`)},
+}
+
+// selfClose rewrites empty elements as empty-element tags (XML 1.0 §3.1).
+func selfClose(b []byte) []byte {
+	for _, r := range emptyElements {
+		b = bytes.ReplaceAll(b, r[0], r[1])
+	}
+	return b
+}
+
+// Validate reports whether f can be written as a valid Atom document. It
+// returns nil, or an error wrapping ErrInvalid that joins every problem:
+//   - a feed without id, title, updated, author name or rel="self" link;
+//   - an archive document (Archive) without rel="current" link (RFC 5005 §4);
+//   - an entry without id, title, updated or rel="alternate" link (entries
+//     carry no atom:content, RFC 4287 §4.1.2), or two entries with one id;
+//   - a link without href, with a negative length or with a type that is not
+//     a media type; a category without term; an e-mail address without "@";
+//   - a time that is zero where required, or outside years 1-9999;
+//   - a run without id; a shard without name, with a negative size, or with
+//     a sha256 that is not 64 lower-case hex digits.
+//
+// A nil f is invalid.
+func (f *Feed) Validate() error {
+	if f == nil {
+		return fmt.Errorf("%w: nil feed", ErrInvalid)
+	}
+	var ps []error
+	add := func(format string, args ...any) { ps = append(ps, fmt.Errorf(format, args...)) }
+
+	if blank(f.ID) {
+		add("feed id is empty")
+	}
+	if blank(f.Title) {
+		add("feed title is empty")
+	}
+	if err := checkTime(f.Updated, true); err != nil {
+		add("feed updated: %w", err)
+	}
+	if blank(f.Author.Name) {
+		add("feed author name is empty")
+	}
+	if f.Author.Email != "" && !validEmail(f.Author.Email) {
+		add("feed author email %q has no \"@\" with text on both sides", f.Author.Email)
+	}
+	if f.Link("self") == "" {
+		add("feed has no rel=\"self\" link")
+	}
+	if f.Archive && f.Link("current") == "" {
+		add("archive document has no rel=\"current\" link (RFC 5005 §4)")
+	}
+	for i, l := range f.Links {
+		if err := checkLink(l); err != nil {
+			add("feed link %d: %w", i, err)
+		}
+	}
+	ids := make(map[string]int, len(f.Entries))
+	for i := range f.Entries {
+		e := &f.Entries[i]
+		where := fmt.Sprintf("entry %d", i)
+		if blank(e.ID) {
+			add("%s: id is empty", where)
+		} else {
+			where = fmt.Sprintf("entry %d (%q)", i, e.ID)
+			if j, ok := ids[e.ID]; ok {
+				add("%s: id already used by entry %d", where, j)
+			} else {
+				ids[e.ID] = i
+			}
+		}
+		if blank(e.Title) {
+			add("%s: title is empty", where)
+		}
+		if err := checkTime(e.Updated, true); err != nil {
+			add("%s: updated: %w", where, err)
+		}
+		if err := checkTime(e.Published, false); err != nil {
+			add("%s: published: %w", where, err)
+		}
+		if e.Link("alternate") == "" {
+			add("%s: no rel=\"alternate\" link (and no content)", where)
+		}
+		for j, l := range e.Links {
+			if err := checkLink(l); err != nil {
+				add("%s: link %d: %w", where, j, err)
+			}
+		}
+		for j, c := range e.Categories {
+			if c.Term == "" {
+				add("%s: category %d: term is empty", where, j)
+			}
+		}
+		if r := e.Run; r != nil {
+			if blank(r.ID) {
+				add("%s: run id is empty", where)
+			}
+			for _, t := range []struct {
+				name string
+				t    time.Time
+			}{{"time-start", r.TimeStart}, {"time-end", r.TimeEnd}, {"uploaded", r.Uploaded}} {
+				if err := checkTime(t.t, false); err != nil {
+					add("%s: run %s: %w", where, t.name, err)
+				}
+			}
+			for j, s := range r.Shards {
+				if blank(s.Name) {
+					add("%s: shard %d: name is empty", where, j)
+				}
+				if s.Size < 0 {
+					add("%s: shard %d: negative size %d", where, j, s.Size)
+				}
+				if s.SHA256 != "" && !isLowerHex(s.SHA256, 64) {
+					add("%s: shard %d: sha256 %q is not 64 lower-case hex digits", where, j, s.SHA256)
+				}
+			}
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(ps...))
+}
+
+func checkLink(l Link) error {
+	switch {
+	case blank(l.Href):
+		return errors.New("href is empty")
+	case l.Length < 0:
+		return fmt.Errorf("negative length %d", l.Length)
+	case l.Type != "" && !validMediaType(l.Type):
+		return fmt.Errorf("type %q is not a media type", l.Type)
+	}
+	return nil
+}
+
+// checkTime checks that t can be written as an RFC 3339 date-time that
+// xsd:dateTime (the schema's type) accepts.
+func checkTime(t time.Time, required bool) error {
+	if t.IsZero() {
+		if required {
+			return errors.New("time is zero")
+		}
+		return nil
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return fmt.Errorf("year %d outside 1-9999", y)
+	}
+	return nil
+}
+
+// formatTime formats t as RFC 3339 in UTC ("Z"), with fractional seconds
+// only when they are not zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// validMediaType matches the schema's atomMediaType, the XSD pattern ".+/.+"
+// ("." is any character but CR and LF).
+func validMediaType(s string) bool { return patternAroundByte(s, '/') }
+
+// validEmail matches the schema's atomEmailAddress, the XSD pattern ".+@.+".
+func validEmail(s string) bool { return patternAroundByte(s, '@') }
+
+func patternAroundByte(s string, b byte) bool {
+	if strings.ContainsAny(s, "\r\n") {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitize replaces every character XML 1.0 forbids (§2.2 Char) and every
+// invalid UTF-8 byte with U+FFFD.
+func sanitize(s string) string {
+	ok := true
+	for i, r := range s {
+		if !isXMLChar(r) || r == utf8.RuneError && isBadByte(s, i) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i, r := range s {
+		if !isXMLChar(r) || r == utf8.RuneError && isBadByte(s, i) {
+			r = '\uFFFD'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isBadByte(s string, i int) bool {
+	_, size := utf8.DecodeRuneInString(s[i:])
+	return size == 1
+}
+
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
+
+func toXMLLinks(ls []Link) []xmlLink {
+	out := make([]xmlLink, 0, len(ls))
+	for _, l := range ls {
+		x := xmlLink{
+			AtomLink: feeds.AtomLink{
+				Href: sanitize(l.Href),
+				Rel:  sanitize(relOrAlternate(l.Rel)),
+				Type: sanitize(l.Type),
+			},
+			Title: sanitize(l.Title),
+		}
+		if l.Length > 0 {
+			x.Length = strconv.FormatInt(l.Length, 10)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// toXML converts a validated Feed to its wire form.
+func toXML(f *Feed) *xmlFeed {
+	x := &xmlFeed{
+		Xmlns:    NS,
+		ID:       sanitize(f.ID),
+		Title:    sanitize(f.Title),
+		Subtitle: sanitize(f.Subtitle),
+		Updated:  formatTime(f.Updated),
+		Author: &feeds.AtomAuthor{AtomPerson: feeds.AtomPerson{
+			Name:  sanitize(f.Author.Name),
+			Uri:   sanitize(f.Author.URI),
+			Email: sanitize(f.Author.Email),
+		}},
+		Links: toXMLLinks(f.Links),
+	}
+	if f.Archive {
+		x.XmlnsFH = HistoryNS
+		x.Archive = &struct{}{}
+	}
+	for i := range f.Entries {
+		e := &f.Entries[i]
+		xe := xmlEntry{
+			ID:        sanitize(e.ID),
+			Title:     sanitize(e.Title),
+			Updated:   formatTime(e.Updated),
+			Published: formatTime(e.Published),
+			Links:     toXMLLinks(e.Links),
+		}
+		if e.Summary != "" {
+			xe.Summary = &feeds.AtomSummary{Content: sanitize(e.Summary), Type: "text"}
+		}
+		for _, c := range e.Categories {
+			xe.Categories = append(xe.Categories, xmlCategory{
+				Term:   sanitize(c.Term),
+				Scheme: sanitize(c.Scheme),
+				Label:  sanitize(c.Label),
+			})
+		}
+		if r := e.Run; r != nil {
+			x.XmlnsWPT = RunNS
+			xr := &xmlRun{
+				ID:             sanitize(r.ID),
+				Product:        sanitize(r.Product),
+				BrowserVersion: sanitize(r.BrowserVersion),
+				OS:             sanitize(r.OS),
+				OSVersion:      sanitize(r.OSVersion),
+				Revision:       sanitize(r.Revision),
+				Channel:        sanitize(r.Channel),
+				TimeStart:      formatTime(r.TimeStart),
+				TimeEnd:        formatTime(r.TimeEnd),
+				Uploaded:       formatTime(r.Uploaded),
+			}
+			for _, l := range r.Labels {
+				xr.Labels = append(xr.Labels, sanitize(l))
+			}
+			for _, s := range r.Shards {
+				xr.Shards = append(xr.Shards, xmlShard{Name: sanitize(s.Name), Size: s.Size, SHA256: s.SHA256})
+			}
+			xe.Run = xr
+		}
+		x.Entries = append(x.Entries, xe)
+	}
+	return x
+}

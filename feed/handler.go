@@ -1,0 +1,163 @@
+package feed
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Document is a rendered document ready to serve.
+type Document struct {
+	Body []byte
+	// ETag is a strong, quoted entity tag (RFC 9110 §8.8.3); computed from
+	// Body (a sha256 prefix) when empty, quoted when given bare.
+	ETag         string
+	LastModified time.Time
+	// CacheControl is sent as is, e.g. "public, max-age=10" or
+	// "public, max-age=31536000, immutable"; omitted when empty.
+	CacheControl string
+}
+
+// NewDocument renders f with Marshal into a Document whose ETag is computed
+// from the body and whose LastModified is f.Updated. It returns Marshal's
+// error (wrapping ErrInvalid) when f is invalid.
+func NewDocument(f *Feed, cacheControl string) (*Document, error) {
+	body, err := Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	return &Document{
+		Body:         body,
+		ETag:         ETag(body),
+		LastModified: f.Updated,
+		CacheControl: cacheControl,
+	}, nil
+}
+
+// ETag returns the strong entity tag Serve uses for body when a Document has
+// none: the quoted first 128 bits of its sha256, in hex.
+func ETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// Serve writes doc with Content-Type ContentType, a strong ETag,
+// Last-Modified, Cache-Control and Vary: Accept-Encoding. It answers
+// If-None-Match and If-Modified-Since with 304 and no body, supports HEAD
+// (and Range, through http.ServeContent), and answers other methods with 405.
+// When the request accepts gzip (Accept-Encoding: gzip with q > 0, or *), the
+// body is gzip-compressed and the ETag gets a "-gz" suffix inside the quotes,
+// so each representation has its own strong validator. Compression happens
+// only when a body is actually sent. doc must not be nil; Serve does not
+// modify it, so one Document may be served concurrently.
+func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
+	h := w.Header()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	etag := doc.ETag
+	if etag == "" {
+		etag = ETag(doc.Body)
+	} else {
+		etag = quoteETag(etag)
+	}
+	var content io.ReadSeeker = bytes.NewReader(doc.Body)
+	h.Add("Vary", "Accept-Encoding")
+	if acceptsGzip(r.Header) {
+		etag = gzipETag(etag)
+		h.Set("Content-Encoding", "gzip")
+		content = &lazyGzip{src: doc.Body}
+	}
+	h.Set("Content-Type", ContentType)
+	h.Set("ETag", etag)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if doc.CacheControl != "" {
+		h.Set("Cache-Control", doc.CacheControl)
+	}
+	http.ServeContent(w, r, "", doc.LastModified, content)
+}
+
+// quoteETag quotes a bare entity tag; quoted and weak (W/"…") tags are kept.
+func quoteETag(s string) string {
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, `W/"`) {
+		return s
+	}
+	return `"` + s + `"`
+}
+
+// gzipETag derives the tag of the gzip representation: "x" becomes "x-gz".
+func gzipETag(etag string) string {
+	if strings.HasSuffix(etag, `"`) && len(etag) >= 2 {
+		return etag[:len(etag)-1] + `-gz"`
+	}
+	return etag + "-gz"
+}
+
+// acceptsGzip reports whether Accept-Encoding (RFC 9110 §12.5.3) accepts
+// gzip: "gzip" or "x-gzip" with q > 0, or else "*" with q > 0.
+func acceptsGzip(h http.Header) bool {
+	gzipQ, starQ := -1.0, -1.0
+	for _, v := range h.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					} else {
+						q = 0
+					}
+				}
+			}
+			switch coding {
+			case "gzip", "x-gzip":
+				gzipQ = max(gzipQ, q)
+			case "*":
+				starQ = max(starQ, q)
+			}
+		}
+	}
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
+}
+
+// lazyGzip is an io.ReadSeeker over the gzip compression of src, computed on
+// first use so that 304 responses cost no compression.
+type lazyGzip struct {
+	src []byte
+	r   *bytes.Reader
+}
+
+func (z *lazyGzip) init() {
+	if z.r != nil {
+		return
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(z.src) // writes to a bytes.Buffer do not fail
+	zw.Close()
+	z.r = bytes.NewReader(b.Bytes())
+}
+
+func (z *lazyGzip) Read(p []byte) (int, error) {
+	z.init()
+	return z.r.Read(p)
+}
+
+func (z *lazyGzip) Seek(offset int64, whence int) (int64, error) {
+	z.init()
+	return z.r.Seek(offset, whence)
+}
