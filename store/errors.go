@@ -50,3 +50,5 @@ func classify(err error, op, key string) error {
 	}
 	return fmt.Errorf("store: %s %q: %w", op, key, err)
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -24,7 +27,8 @@ type Bucket struct {
 	// dir is the bucket's root directory for file buckets, "" otherwise. With
 	// it, write-once writes are made atomic between processes (fileblob's own
 	// IfNotExist is check-then-rename).
-	dir string
+	dir  string
+	dirs sync.Map // directories of a file bucket known to exist
 }
 
 // Open opens the bucket at rawURL: a gocloud URL (file:///abs/dir, mem://,
@@ -166,8 +170,8 @@ type WriteOptions struct {
 // Write stores the bytes of r at key. Nothing is visible until the whole
 // body is written; on error nothing is left behind.
 func (b *Bucket) Write(ctx context.Context, key string, r io.Reader, opts WriteOptions) error {
-	if opts.IfNotExist && b.dir != "" {
-		return b.writeFileOnce(ctx, key, r)
+	if b.dir != "" {
+		return b.writeFile(ctx, key, r, opts.IfNotExist)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -191,40 +195,84 @@ func (b *Bucket) WriteBytes(ctx context.Context, key string, p []byte, opts Writ
 	return b.Write(ctx, key, bytes.NewReader(p), opts)
 }
 
-// writeFileOnce writes key through a temp file in its own directory and links
+// writeFile writes key through a temp file in its own directory. A plain
+// write renames it into place (atomic replace). A write-once write links
 // it into place: link(2) fails if the name exists, atomically, across
-// processes, which fileblob's check-then-rename does not.
-func (b *Bucket) writeFileOnce(ctx context.Context, key string, r io.Reader) (err error) {
+// processes, which fileblob's check-then-rename does not. Going around
+// fileblob here also saves its per-write MkdirAll: directories made once
+// are remembered.
+func (b *Bucket) writeFile(ctx context.Context, key string, r io.Reader, once bool) (err error) {
 	path, err := b.filePath(key)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
-		return fmt.Errorf("store: write %q: %w", key, err)
+	dir := filepath.Dir(path)
+	if _, ok := b.dirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("store: write %q: %w", key, err)
+		}
+		b.dirs.Store(dir, true)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	f, err := createTemp(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// Removed behind our back: make it again.
+		b.dirs.Delete(dir)
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return fmt.Errorf("store: write %q: %w", key, err)
+		}
+		f, err = createTemp(path)
+	}
 	if err != nil {
 		return fmt.Errorf("store: write %q: %w", key, err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	tmp := f.Name()
+	defer func() {
+		if err != nil || once {
+			os.Remove(tmp)
+		}
+	}()
+	if br, ok := r.(*bytes.Reader); ok && br.Len() < 1<<20 {
+		_, err = br.WriteTo(f)
+	} else {
+		_, err = io.Copy(f, ctxReader{ctx, r})
+	}
+	if err != nil {
 		f.Close()
 		return classify(err, "write", key)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("store: write %q: %w", key, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("store: write %q: %w", key, err)
 	}
-	if err := os.Link(f.Name(), path); err != nil {
+	if err := ctx.Err(); err != nil {
+		return classify(err, "write", key)
+	}
+	if !once {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("store: write %q: %w", key, err)
+		}
+		return nil
+	}
+	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("store: write %q: %w", key, ErrExists)
 		}
 		return fmt.Errorf("store: write %q: %w", key, err)
 	}
 	return nil
+}
+
+// createTemp creates a new temp file beside path, readable by all (0644
+// before the umask), with a name ending in ".tmp", which listings skip.
+func createTemp(path string) (*os.File, error) {
+	for range 100 {
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		f, err := os.OpenFile(path+"."+hex.EncodeToString(rnd[:])+".tmp", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("store: no free temp name for %s", path)
 }
 
 // filePath maps key to its file the way fileblob does for the keys this
