@@ -33,6 +33,9 @@ type ClientConfig struct {
 	// Transport, when set, replaces the default transport (a clone of
 	// http.DefaultTransport), e.g. for an httptest TLS server.
 	Transport http.RoundTripper
+	// CheckRedirect, when set, decides whether to follow a redirect, as
+	// http.Client.CheckRedirect does (e.g. to refuse other origins).
+	CheckRedirect func(req *http.Request, via []*http.Request) error
 }
 
 // Client is the one HTTP client for feeds and enclosures: timeouts, a
@@ -62,7 +65,7 @@ func NewClient(cfg ClientConfig) *Client {
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	return &Client{
-		hc:           &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		hc:           &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: cfg.CheckRedirect},
 		userAgent:    cfg.UserAgent,
 		maxFeedBytes: cfg.MaxFeedBytes,
 		now:          time.Now,

@@ -213,6 +213,28 @@ func (b *Bucket) writeFile(ctx context.Context, key string, r io.Reader, once bo
 		}
 		b.dirs.Store(dir, true)
 	}
+	if br, ok := r.(*bytes.Reader); ok && !once && br.Len() < 1<<20 {
+		if err := ctx.Err(); err != nil {
+			return classify(err, "write", key)
+		}
+		p := make([]byte, br.Len())
+		br.Read(p)
+		err := writeSmall(path, p)
+		if errors.Is(err, os.ErrNotExist) {
+			b.dirs.Delete(dir)
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return fmt.Errorf("store: write %q: %w", key, err)
+			}
+			err = writeSmall(path, p)
+		}
+		if err == nil {
+			return nil
+		}
+		if err != errNoFastWrite {
+			return fmt.Errorf("store: write %q: %w", key, err)
+		}
+		br.Seek(0, io.SeekStart)
+	}
 	f, err := createTemp(path)
 	if errors.Is(err, os.ErrNotExist) {
 		// Removed behind our back: make it again.
