@@ -390,3 +390,33 @@ func contentType(key, given string) string {
 
 // ContentType is the content type the project serves for key.
 func ContentType(key string) string { return contentType(key, "") }
+
+// RemoveStaleTemp deletes the temp files of local writes that a crash
+// interrupted, once they are older than age (younger ones may belong to a
+// write in progress). Listings never show them; this only frees space. It
+// returns how many it removed; other drivers have none.
+func (b *Bucket) RemoveStaleTemp(ctx context.Context, age time.Duration) (int, error) {
+	if b.dir == "" {
+		return 0, nil
+	}
+	n := 0
+	cutoff := time.Now().Add(-age)
+	err := filepath.WalkDir(b.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished while walking
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".tmp") {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			if os.Remove(p) == nil {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}

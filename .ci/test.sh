@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh Debian machine with Go:
+# installs the outside tools the tests need (as root, with apt-get), then
+# runs `go vet` and `go test` over the whole module.
+# README.md's quick start names this script; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v jing >/dev/null || need_apt+=(jing)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "not root: cannot install ${need_apt[*]}; tests that need them will skip (or fail under CI=true)" >&2
+  fi
+fi
+
+echo "== go vet"
+go vet ./...
+echo "== package boundaries"
+for pkg in report feed store; do
+  for other in report feed store cmd; do
+    [ "$pkg" = "$other" ] && continue
+    if go list -f '{{join .Imports "\n"}}' ./$pkg/... | grep -q "^github.com/wptfeed/wptfeed/$other"; then
+      echo "package $pkg imports $other: leaf packages must not import each other" >&2
+      exit 1
+    fi
+  done
+done
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+echo "== fuzz (short)"
+for target in $(go test -list '^Fuzz' ./report/ ./feed/ 2>/dev/null | grep '^Fuzz' || true); do
+  for pkg in ./report/ ./feed/; do
+    if go test -list "^${target}\$" "$pkg" 2>/dev/null | grep -q "^${target}\$"; then
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s "$pkg"
+    fi
+  done
+done

@@ -1,0 +1,158 @@
+// Package ingester implements the ingester command: polling the feed,
+// processing runs into the dashboard bucket, and `process` for local files.
+// cmd/ingester wires it to os.Args; tests run it in-process.
+package ingester
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/wptfeed/wptfeed/report"
+)
+
+// NewCommand returns the ingester command line: `run` and `process`.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ingester",
+		Short:         "Ingest wpt runs from a publisher's Atom feed into a dashboard bucket",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRunCmd(stderr), newProcessCmd(stdout, stderr))
+	return root
+}
+
+func newRunCmd(stderr io.Writer) *cobra.Command {
+	cfg := DefaultConfig()
+	var tokenFile string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Poll the feed and ingest every run not yet ingested",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tokenFile != "" {
+				tok, err := readToken(tokenFile)
+				if err != nil {
+					return err
+				}
+				cfg.NotifyToken = tok
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if cfg.Listen != "" && cfg.NotifyToken == "" {
+				return fmt.Errorf("run: --listen needs --notify-token-file (POST /api/notify is authenticated)")
+			}
+			ing, err := New(cmd.Context(), cfg, newLogger(stderr))
+			if err != nil {
+				return err
+			}
+			defer ing.Close()
+			return ing.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Feed, "feed", cfg.Feed, "URL of the publisher's Atom feed")
+	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
+	f.BoolVar(&cfg.Once, "once", false, "ingest what the feed lists now, then exit (non-zero if a run could not be finished)")
+	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between polls")
+	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
+	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
+	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "attempts per run (transient errors) before a poll gives up on it")
+	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one HTTP request, body included")
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs ingested in parallel")
+	f.DurationVar(&cfg.BackoffMax, "backoff-max", cfg.BackoffMax, "longest pause between failed polls (exponential backoff with jitter from --interval)")
+	f.IntVar(&cfg.MaxArchives, "max-archives", cfg.MaxArchives, "archive documents one catch-up walk may read (0: no cap); a capped walk warns and records the skipped history in state/skipped/")
+	f.IntVar(&cfg.MissingRetries, "missing-retries", cfg.MissingRetries, "polls an enclosure may answer 404 before its run is recorded INVALID")
+	f.StringArrayVar(&cfg.AllowOrigins, "allow-origin", nil, "origin (scheme://host[:port]) enclosures may come from besides the feed's own (repeatable)")
+	f.Int64Var(&cfg.MaxFeedBytes, "max-feed-bytes", cfg.MaxFeedBytes, "largest feed document")
+	f.Int64Var(&cfg.MaxEnclosure, "max-enclosure-bytes", cfg.MaxEnclosure, "largest enclosure (compressed bytes)")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a run's claim lasts unless renewed (a crashed ingester's runs are taken over after it)")
+	f.StringVar(&cfg.Listen, "listen", "", "HOST:PORT to serve POST /api/notify (push) and /metrics on")
+	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token that POST /api/notify requires")
+	addLimitFlags(f, &cfg.Limits)
+	return cmd
+}
+
+func newProcessCmd(stdout, stderr io.Writer) *cobra.Command {
+	cfg := DefaultProcessConfig()
+	cmd := &cobra.Command{
+		Use:   "process [flags] REPORT...",
+		Short: "Process local wptreport shard files of one run into the out bucket",
+		Long: `Process runs the ingester's processing on local files (the shards of one
+run, plain JSON or gzip), for backfills and benchmarks, and prints one line:
+the state, tests, subtests and time.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Files = args
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			st, d, err := ProcessFiles(cmd.Context(), cfg, stderr)
+			if err != nil {
+				return err
+			}
+			line := fmt.Sprintf("%s run %s: %d tests, %d subtests in %.2fs", st.State, st.RunID, st.Tests, st.Subtests, d.Seconds())
+			if st.State != StateValid {
+				line += fmt.Sprintf(" (%s: %s)", st.Code, st.Error)
+			}
+			fmt.Fprintln(stdout, line)
+			if st.State == StateInvalid {
+				return fmt.Errorf("process: run %s is invalid", st.RunID)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL or directory")
+	f.StringArrayVar(&cfg.Labels, "label", nil, "label of the run (repeatable)")
+	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
+	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
+	f.StringVar(&cfg.RunID, "run-id", "", "run id to record (default: a new one)")
+	addMetadataFlags(f, &cfg.Overrides)
+	addLimitFlags(f, &cfg.Limits)
+	return cmd
+}
+
+func addMetadataFlags(f *pflag.FlagSet, m *report.Metadata) {
+	f.StringVar(&m.Product, "product", "", "product (browser name), overriding run_info")
+	f.StringVar(&m.BrowserVersion, "browser-version", "", "browser version, overriding run_info")
+	f.StringVar(&m.OS, "os", "", "operating system, overriding run_info")
+	f.StringVar(&m.OSVersion, "os-version", "", "OS version, overriding run_info")
+	f.StringVar(&m.Revision, "revision", "", "full 40-hex wpt revision, overriding run_info")
+	f.StringVar(&m.BrowserChannel, "browser-channel", "", "browser channel, overriding run_info")
+}
+
+func addLimitFlags(f *pflag.FlagSet, l *report.Limits) {
+	f.Int64Var(&l.MaxBytes, "max-report-bytes", l.MaxBytes, "largest decompressed shard, in bytes")
+	f.Float64Var(&l.MaxRatio, "max-gzip-ratio", l.MaxRatio, "largest gzip expansion ratio (a bigger one is refused as a gzip bomb)")
+	f.IntVar(&l.MaxDepth, "max-json-depth", l.MaxDepth, "deepest JSON nesting")
+	f.IntVar(&l.MaxString, "max-string-bytes", l.MaxString, "longest JSON string, in bytes")
+}
+
+// readToken reads a secret from a file, trimming white space.
+func readToken(path string) (string, error) {
+	p, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	tok := strings.TrimSpace(string(p))
+	if tok == "" {
+		return "", fmt.Errorf("read token: %s is empty", path)
+	}
+	return tok, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

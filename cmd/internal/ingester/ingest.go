@@ -1,0 +1,275 @@
+package ingester
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wptfeed/wptfeed/report"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// Processor turns one run's shards into the dashboard bucket's outputs. It
+// is the one code path of feed ingestion and `ingester process`.
+type Processor struct {
+	Out         *store.Bucket
+	ResultsBase string // absolute URL prefix of the out bucket's objects, no trailing "/"
+	PerTest     bool
+	Limits      report.Limits
+	Writers     int    // concurrent per-test writes
+	TempDir     string // where the per-test spool lives; "" = os.TempDir
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// RunInput is one run to ingest.
+type RunInput struct {
+	RunID       string
+	FeedEntry   string
+	ManifestURL string
+	Uploaded    time.Time
+	Shards      []report.Shard
+	Raw         []RawShard
+	Overrides   report.Metadata
+	Labels      []string
+}
+
+// Ingest processes one run and writes its outputs, the status record last.
+// An invalid or empty run gets a status record only. A returned error means
+// nothing was made visible and the run may be tried again (the error is
+// temporary, or the context ended).
+func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
+	start := p.now()
+	var sp *spool
+	opts := report.Options{Limits: p.Limits, Overrides: in.Overrides, Labels: in.Labels}
+	if p.PerTest {
+		var err error
+		if sp, err = newSpool(p.TempDir); err != nil {
+			return nil, err
+		}
+		defer sp.Close()
+		opts.Test = sp.Add
+	}
+	res, err := report.Process(ctx, in.Shards, opts)
+	st := &Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product}
+	var rerr *report.Error
+	switch {
+	case errors.As(err, &rerr):
+		st.State, st.Code, st.Error = StateInvalid, rerr.Code, rerr.Error()
+		return p.finish(ctx, st, start)
+	case err != nil:
+		return nil, err
+	case res.Empty():
+		st.State, st.Code, st.Error = StateEmpty, "empty", "the report has no results"
+		st.Warnings = res.Warnings
+		return p.finish(ctx, st, start)
+	}
+
+	sha := res.Meta.Revision
+	pid := res.ProductID()
+	// wpt.fyi's duplicate rule: same revision, product, browser version,
+	// OS, OS version and report hash (all in the product id) as a run
+	// already accepted. The first run to claim the product id owns it.
+	owner, err := p.claimProduct(ctx, sha, pid, in.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if owner != in.RunID {
+		st.State, st.Code = StateDuplicate, "duplicate"
+		st.Error = fmt.Sprintf("the same report (product id %s at %s) was accepted as run %s", pid, sha[:10], owner)
+		st.ProductID, st.Revision, st.Product = pid, sha, res.Meta.Product
+		return p.finish(ctx, st, start)
+	}
+	if sp != nil {
+		if err := p.writeTests(ctx, sp, sha, pid); err != nil {
+			return nil, err
+		}
+	}
+	var sum bytes.Buffer
+	zw := gzip.NewWriter(&sum)
+	if err := res.Summary.WriteJSON(zw); err != nil {
+		return nil, fmt.Errorf("ingest: run %s: summary: %w", in.RunID, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	summaryKey := store.SummaryKey(sha, pid)
+	if err := p.Out.WriteBytes(ctx, summaryKey, sum.Bytes(), store.WriteOptions{ContentType: "application/gzip"}); err != nil {
+		return nil, err
+	}
+	rawKey := sha + "/" + pid + "-raw_results.json"
+	raw := RawResults{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
+	if err := p.putJSON(ctx, rawKey, raw); err != nil {
+		return nil, err
+	}
+	tr := TestRun{
+		ID:               testRunID(in.RunID),
+		BrowserName:      res.Meta.Product,
+		BrowserVersion:   res.Meta.BrowserVersion,
+		OSName:           res.Meta.OS,
+		OSVersion:        res.Meta.OSVersion,
+		Revision:         sha[:10],
+		FullRevisionHash: sha,
+		ResultsURL:       p.ResultsBase + "/" + summaryKey,
+		CreatedAt:        in.Uploaded.UTC(),
+		TimeStart:        res.TimeStart.UTC(),
+		TimeEnd:          res.TimeEnd.UTC(),
+		RawResultsURL:    p.ResultsBase + "/" + rawKey,
+		Labels:           res.Labels,
+	}
+	if tr.Labels == nil {
+		tr.Labels = []string{}
+	}
+	if err := p.putJSON(ctx, store.TestRunKey(in.RunID), tr); err != nil {
+		return nil, err
+	}
+	st.State = StateValid
+	st.Product, st.Labels = res.Meta.Product, res.Labels
+	st.Warnings = res.Warnings
+	st.TestRunID = tr.ID
+	st.ProductID = pid
+	st.Revision = sha
+	st.ResultsURL = tr.ResultsURL
+	st.Tests, st.Subtests = res.Tests, res.Subtests
+	return p.finish(ctx, st, start)
+}
+
+// claimProduct records runID as the owner of a product id, write-once,
+// and returns the owner.
+func (p *Processor) claimProduct(ctx context.Context, sha, pid, runID string) (string, error) {
+	key := statePrefix + "products/" + sha + "/" + pid + ".json"
+	data, _ := json.Marshal(map[string]string{"run_id": runID})
+	err := p.Out.WriteBytes(ctx, key, data, store.WriteOptions{ContentType: "application/json", IfNotExist: true})
+	if err == nil {
+		return runID, nil
+	}
+	if !store.IsExists(err) {
+		return "", err
+	}
+	raw, err := p.Out.ReadAll(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	var got struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal(raw, &got); err != nil || got.RunID == "" {
+		return "", fmt.Errorf("ingest: %s: %w", key, store.ErrInvalid)
+	}
+	return got.RunID, nil
+}
+
+// finish writes the status record, write-once: if another ingester got
+// there first, its record stands and is returned.
+func (p *Processor) finish(ctx context.Context, st *Status, start time.Time) (*Status, error) {
+	st.Ingested = p.now().UTC()
+	key := store.StatusKey(st.RunID)
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	err = p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json", IfNotExist: true})
+	if errors.Is(err, store.ErrExists) {
+		return readStatus(ctx, p.Out, st.RunID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.log().Info("run ingested", "run_id", st.RunID, "state", st.State, "code", st.Code,
+		"tests", st.Tests, "subtests", st.Subtests, "duration", p.now().Sub(start).Round(time.Millisecond))
+	return st, nil
+}
+
+func readStatus(ctx context.Context, b *store.Bucket, runID string) (*Status, error) {
+	p, err := b.ReadAll(ctx, store.StatusKey(runID))
+	if err != nil {
+		return nil, err
+	}
+	var st Status
+	if err := json.Unmarshal(p, &st); err != nil {
+		return nil, fmt.Errorf("ingest: status record of run %s: %w", runID, err)
+	}
+	return &st, nil
+}
+
+func (p *Processor) putJSON(ctx context.Context, key string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ingest: encode %s: %w", key, err)
+	}
+	return p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json"})
+}
+
+// writeTests copies the spooled per-test files to the bucket concurrently.
+func (p *Processor) writeTests(ctx context.Context, sp *spool, sha, pid string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := p.Writers
+	if n <= 0 {
+		n = 16
+	}
+	paths := make(chan string)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for path := range paths {
+				data, err := sp.Read(path)
+				if err == nil {
+					err = p.Out.WriteBytes(ctx, store.TestKey(sha, pid, path), data, store.WriteOptions{ContentType: "application/gzip"})
+				}
+				if err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+	for _, path := range sp.order {
+		select {
+		case paths <- path:
+		case <-ctx.Done():
+		}
+	}
+	close(paths)
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("ingest: per-test files: %w", firstErr)
+	}
+	return ctx.Err()
+}
+
+func (p *Processor) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Processor) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// bucketURLBase turns a bucket URL into an absolute URL prefix for its
+// objects (the default of --results-base-url).
+func bucketURLBase(u string) string {
+	u = strings.TrimRight(u, "/")
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}

@@ -1,0 +1,621 @@
+package ingester
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/report"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// Version names this build in the User-Agent.
+var Version = "0.1.0"
+
+// Config configures `ingester run`.
+type Config struct {
+	Feed           string
+	Out            string
+	Once           bool
+	Interval       time.Duration
+	ResultsBaseURL string // default: the out bucket's URL
+	PerTest        bool
+	Limits         report.Limits
+	Workers        int           // runs ingested in parallel
+	Retries        int           // attempts per run within one poll
+	RetryDelay     time.Duration // first pause between attempts
+	BackoffMax     time.Duration // cap of the exponential backoff between failed polls
+	Timeout        time.Duration // one HTTP request, body included
+	MaxFeedBytes   int64
+	MaxEnclosure   int64 // compressed bytes of one enclosure
+	MaxArchives    int   // archive documents one catch-up walk reads; 0 = no cap
+	MissingRetries int   // polls an enclosure may answer 404 before the run is INVALID
+	AllowOrigins   []string
+	LeaseTTL       time.Duration
+	Holder         string // lease holder name; default host name and a random suffix
+	Listen         string // serve /api/notify and /metrics here; "" = off
+	NotifyToken    string // bearer token for /api/notify (from --notify-token-file)
+}
+
+// DefaultConfig returns the defaults of `ingester run`.
+func DefaultConfig() Config {
+	return Config{
+		Feed:           "http://127.0.0.1:8080/feed.atom",
+		Out:            DefaultOut,
+		Interval:       10 * time.Second,
+		PerTest:        true,
+		Limits:         report.DefaultLimits(),
+		Workers:        2,
+		Retries:        3,
+		RetryDelay:     time.Second,
+		BackoffMax:     5 * time.Minute,
+		Timeout:        5 * time.Minute,
+		MaxFeedBytes:   64 << 20,
+		MaxEnclosure:   1 << 30,
+		MissingRetries: 5,
+		LeaseTTL:       30 * time.Second,
+	}
+}
+
+// DefaultOut is the dashboard bucket when none is given.
+const DefaultOut = "wpt-data/out"
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.Feed)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("run: --feed %q is not an http(s) URL", c.Feed)
+	}
+	for _, o := range c.AllowOrigins {
+		if _, err := parseOrigin(o); err != nil {
+			return fmt.Errorf("run: --allow-origin %q: %w", o, err)
+		}
+	}
+	switch {
+	case c.Out == "":
+		return errors.New("run: --out is empty")
+	case c.Interval <= 0:
+		return errors.New("run: --interval must be positive")
+	case c.Retries < 1:
+		return errors.New("run: --retries must be at least 1")
+	case c.Workers < 1:
+		return errors.New("run: --workers must be at least 1")
+	case c.MissingRetries < 1:
+		return errors.New("run: --missing-retries must be at least 1")
+	case c.MaxArchives < 0:
+		return errors.New("run: --max-archives must not be negative")
+	case c.LeaseTTL < time.Second:
+		return errors.New("run: --lease-ttl must be at least 1s")
+	case c.BackoffMax < c.Interval:
+		return errors.New("run: --backoff-max must be at least --interval")
+	}
+	return nil
+}
+
+// Ingester polls a feed and ingests its runs.
+type Ingester struct {
+	cfg     Config
+	log     *slog.Logger
+	out     *store.Bucket
+	client  *feed.Client
+	proc    *Processor
+	origins map[string]bool
+	m       *metrics
+	notify  chan struct{}
+
+	mu   sync.Mutex
+	done map[string]bool // runs known to have a status record
+}
+
+// New opens the out bucket.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
+	out, err := store.Open(ctx, cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	base := cfg.ResultsBaseURL
+	if base == "" {
+		base = bucketURLBase(out.URL())
+	}
+	if cfg.Holder == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		rand.Read(b[:])
+		cfg.Holder = host + "-" + hex.EncodeToString(b[:])
+	}
+	ing := &Ingester{
+		cfg: cfg, log: log, out: out,
+		origins: map[string]bool{},
+		m:       newMetrics(),
+		notify:  make(chan struct{}, 1),
+		done:    map[string]bool{},
+	}
+	if o, err := parseOrigin(cfg.Feed); err == nil {
+		ing.origins[o] = true
+	}
+	for _, a := range cfg.AllowOrigins {
+		o, _ := parseOrigin(a)
+		ing.origins[o] = true
+	}
+	ing.client = feed.NewClient(feed.ClientConfig{
+		UserAgent:     "wptfeed-ingester/" + Version,
+		Timeout:       cfg.Timeout,
+		MaxFeedBytes:  cfg.MaxFeedBytes,
+		CheckRedirect: ing.checkRedirect,
+	})
+	ing.proc = &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Limits: cfg.Limits, Log: log}
+	return ing, nil
+}
+
+// Close releases the out bucket.
+func (ing *Ingester) Close() error { return ing.out.Close() }
+
+// errRefusedOrigin marks a URL outside the allowed origins.
+var errRefusedOrigin = errors.New("origin not allowed (see --allow-origin)")
+
+func parseOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http(s) URL", raw)
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + host + ":" + port, nil
+}
+
+func (ing *Ingester) allowed(raw string) error {
+	o, err := parseOrigin(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errRefusedOrigin, err)
+	}
+	if !ing.origins[o] {
+		return fmt.Errorf("%s: %w", o, errRefusedOrigin)
+	}
+	return nil
+}
+
+func (ing *Ingester) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	return ing.allowed(req.URL.String())
+}
+
+// Run polls until ctx ends, or once with Config.Once. With Once it returns
+// an error naming the runs it could not finish.
+func (ing *Ingester) Run(ctx context.Context) error {
+	if ing.cfg.Listen != "" {
+		stop, err := ing.listen(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	go func() {
+		if n, err := ing.out.RemoveStaleTemp(ctx, time.Hour); n > 0 || err != nil {
+			ing.log.Info("removed temp files of interrupted writes", "count", n, "err", err)
+		}
+	}()
+	if ing.cfg.Once {
+		_, err := ing.Poll(ctx)
+		return err
+	}
+	failures := 0
+	for {
+		wait, err := ing.Poll(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			backoff := ing.backoff(failures)
+			wait = max(wait, backoff)
+			ing.log.Warn("poll incomplete", "err", err, "retry_in", wait.Round(time.Millisecond))
+		} else {
+			failures = 0
+		}
+		wait = max(wait, ing.cfg.Interval)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-ing.notify:
+			t.Stop()
+		}
+	}
+}
+
+// backoff is the pause after n failed polls in a row: exponential from the
+// interval, capped, with full jitter in its upper half.
+func (ing *Ingester) backoff(n int) time.Duration {
+	d := float64(ing.cfg.Interval) * math.Pow(2, float64(min(n, 30)))
+	d = min(d, float64(ing.cfg.BackoffMax))
+	return time.Duration(d/2 + mrand.Float64()*d/2)
+}
+
+// Poll reads the subscription document, walks prev-archive back to the
+// newest archive it has fully processed (RFC 5005 §4.2), and ingests every
+// run without a status record, oldest first. It returns how long the server
+// asked it to wait before the next poll (max-age, Retry-After).
+func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
+	var ps pollState
+	if _, err := getState(ctx, ing.out, pollKey(ing.cfg.Feed), &ps); err != nil {
+		return 0, err
+	}
+	res, err := ing.client.Fetch(ctx, ing.cfg.Feed, feed.Validators{ETag: ps.ETag, LastModified: ps.LastModified})
+	if err != nil {
+		ing.m.polls.WithLabelValues("error").Inc()
+		var te *feed.TemporaryError
+		if errors.As(err, &te) {
+			return te.RetryAfter, fmt.Errorf("run: read feed %s: %w", ing.cfg.Feed, err)
+		}
+		return 0, fmt.Errorf("run: read feed %s: %w", ing.cfg.Feed, err)
+	}
+	if res.NotModified {
+		ing.m.polls.WithLabelValues("304").Inc()
+		return res.MaxAge, ing.waitForOthers(ctx, nil)
+	}
+	ing.m.polls.WithLabelValues("200").Inc()
+
+	// Catch-up: archives newest first until one already processed.
+	docs := []*feed.Feed{res.Feed}
+	urls := []string{ing.cfg.Feed}
+	prev := resolve(res.URL, res.Feed.Link("prev-archive"))
+	for prev != "" {
+		var as archiveState
+		if ok, err := getState(ctx, ing.out, archiveKey(prev), &as); err != nil {
+			return 0, err
+		} else if ok {
+			break
+		}
+		if ing.cfg.MaxArchives > 0 && len(docs)-1 >= ing.cfg.MaxArchives {
+			ing.log.Warn("catch-up capped by --max-archives: older history not read", "first_unread", prev, "max_archives", ing.cfg.MaxArchives)
+			if err := putState(ctx, ing.out, skippedKey(prev), skippedState{Feed: ing.cfg.Feed, Archive: prev, Reason: fmt.Sprintf("--max-archives %d", ing.cfg.MaxArchives), Recorded: time.Now().UTC()}); err != nil {
+				return 0, err
+			}
+			break
+		}
+		if err := ing.allowed(prev); err != nil {
+			return 0, fmt.Errorf("run: archive %s: %w", prev, err)
+		}
+		a, err := ing.client.Fetch(ctx, prev, feed.Validators{})
+		if err != nil {
+			return 0, fmt.Errorf("run: read archive %s: %w", prev, err)
+		}
+		ing.m.archives.Inc()
+		docs = append(docs, a.Feed)
+		urls = append(urls, prev)
+		prev = resolve(a.URL, a.Feed.Link("prev-archive"))
+	}
+
+	var failed []string
+	for i := len(docs) - 1; i >= 0; i-- {
+		f := docs[i]
+		base, _ := url.Parse(urls[i])
+		entries := slices.Clone(f.Entries)
+		slices.Reverse(entries) // documents list the newest first
+		bad := ing.ingestAll(ctx, base, entries)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		failed = append(failed, bad...)
+		if len(bad) == 0 && i > 0 {
+			if err := putState(ctx, ing.out, archiveKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return res.MaxAge, fmt.Errorf("run: %d run(s) not finished: %s", len(failed), strings.Join(failed, ", "))
+	}
+	// Only a fully processed document's validators may make the next poll
+	// conditional.
+	if err := putState(ctx, ing.out, pollKey(ing.cfg.Feed), pollState{Feed: ing.cfg.Feed, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
+		return res.MaxAge, err
+	}
+	return res.MaxAge, nil
+}
+
+// waitForOthers is a no-op hook for unchanged feeds: with --once, runs
+// leased by other ingesters were already waited for when they were listed.
+func (ing *Ingester) waitForOthers(ctx context.Context, _ []string) error { return nil }
+
+// ingestAll ingests entries with the configured workers, oldest first, and
+// returns the ids of the runs it could not finish.
+func (ing *Ingester) ingestAll(ctx context.Context, base *url.URL, entries []feed.Entry) []string {
+	work := make(chan RunInput)
+	var (
+		mu     sync.Mutex
+		failed []string
+		wg     sync.WaitGroup
+	)
+	for range ing.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range work {
+				if err := ing.ingestRun(ctx, in); err != nil {
+					if ctx.Err() == nil {
+						ing.log.Error("run not ingested", "run_id", in.RunID, "err", err)
+					}
+					mu.Lock()
+					failed = append(failed, in.RunID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range entries {
+		e := &entries[i]
+		in, err := ing.input(ctx, base, e)
+		if err != nil {
+			ing.log.Warn("feed entry skipped", "entry", e.ID, "err", err)
+			continue
+		}
+		ing.mu.Lock()
+		known := ing.done[in.RunID]
+		ing.mu.Unlock()
+		if known {
+			continue
+		}
+		select {
+		case work <- in:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	return failed
+}
+
+// ingestRun ingests one run under its lease, retrying transient errors.
+func (ing *Ingester) ingestRun(ctx context.Context, in RunInput) error {
+	for {
+		if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil {
+			return err
+		} else if ok {
+			ing.markDone(in.RunID)
+			return nil
+		}
+		l, err := acquire(ctx, ing.out, in.RunID, ing.cfg.Holder, ing.cfg.LeaseTTL, time.Now())
+		if errors.Is(err, errLeased) {
+			if !ing.cfg.Once {
+				ing.log.Info("run leased by another ingester; skipped this poll", "run_id", in.RunID, "err", err)
+				return nil
+			}
+			// --once waits for the other ingester to finish or its lease to
+			// expire, then takes over.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = ing.ingestLeased(ctx, l, in)
+		l.release(context.WithoutCancel(ctx))
+		return err
+	}
+}
+
+func (ing *Ingester) ingestLeased(ctx context.Context, l *lease, in RunInput) error {
+	// Someone may have finished it between our check and our lease.
+	if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil || ok {
+		if ok {
+			ing.markDone(in.RunID)
+		}
+		return err
+	}
+	lctx, lost := context.WithCancel(ctx)
+	defer lost()
+	go l.keep(lctx, lost)
+
+	delay := ing.cfg.RetryDelay
+	var err error
+	for attempt := 1; attempt <= ing.cfg.Retries; attempt++ {
+		start := time.Now()
+		var st *Status
+		st, err = ing.proc.Ingest(lctx, in)
+		if err == nil {
+			ing.recordIngested(st, in, time.Since(start))
+			return nil
+		}
+		if st, perm := ing.permanent(lctx, in, err); perm {
+			if st != nil {
+				ing.recordIngested(st, in, time.Since(start))
+				return nil
+			}
+			return err
+		}
+		if lctx.Err() != nil || attempt == ing.cfg.Retries {
+			break
+		}
+		wait := delay
+		var te *feed.TemporaryError
+		if errors.As(err, &te) && te.RetryAfter > wait {
+			wait = te.RetryAfter
+		}
+		ing.log.Warn("ingest failed; will retry", "run_id", in.RunID, "attempt", attempt, "retry_in", wait, "err", err)
+		select {
+		case <-lctx.Done():
+		case <-time.After(wait):
+		}
+		delay *= 2
+	}
+	if ctx.Err() == nil && lctx.Err() != nil {
+		return fmt.Errorf("ingest: run %s: lease lost: %w", in.RunID, errLeased)
+	}
+	return err
+}
+
+// permanent decides whether err will never go away for this run. If so it
+// writes the run's INVALID status record and returns it; a missing
+// enclosure becomes INVALID only after --missing-retries polls.
+func (ing *Ingester) permanent(ctx context.Context, in RunInput, err error) (*Status, bool) {
+	code, reason := "", err.Error()
+	var se *feed.StatusError
+	switch {
+	case errors.Is(err, errRefusedOrigin):
+		code = "enclosure_refused"
+	case errors.Is(err, errEnclosureTooLarge):
+		code = "enclosure_too_large"
+	case errors.As(err, &se) && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone):
+		var ms missingState
+		if _, gerr := getState(ctx, ing.out, missingKey(in.RunID), &ms); gerr != nil {
+			return nil, false
+		}
+		ms.RunID, ms.Polls, ms.Last = in.RunID, ms.Polls+1, reason
+		if ms.Polls < ing.cfg.MissingRetries {
+			_ = putState(ctx, ing.out, missingKey(in.RunID), ms)
+			return nil, false
+		}
+		code = "enclosure_missing"
+		reason = fmt.Sprintf("an enclosure was missing on %d polls: %s", ms.Polls, reason)
+	case errors.As(err, &se):
+		code = "enclosure_unavailable"
+	default:
+		return nil, false
+	}
+	st := &Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product,
+		State: StateInvalid, Code: code, Error: reason}
+	out, werr := ing.proc.finish(ctx, st, time.Now())
+	if werr != nil {
+		return nil, false
+	}
+	_ = ing.out.Delete(ctx, missingKey(in.RunID))
+	return out, true
+}
+
+func (ing *Ingester) markDone(runID string) {
+	ing.mu.Lock()
+	ing.done[runID] = true
+	ing.mu.Unlock()
+}
+
+func (ing *Ingester) recordIngested(st *Status, in RunInput, d time.Duration) {
+	ing.markDone(in.RunID)
+	ing.m.ingested.WithLabelValues(st.State).Inc()
+	ing.m.duration.Observe(d.Seconds())
+	if !in.Uploaded.IsZero() {
+		ing.m.lag.Observe(time.Since(in.Uploaded).Seconds())
+	}
+}
+
+// errEnclosureTooLarge marks an enclosure over --max-enclosure-bytes.
+var errEnclosureTooLarge = errors.New("enclosure larger than --max-enclosure-bytes")
+
+// input turns a feed entry into a run to ingest: its shards are its
+// enclosures, fetched with the ingester's client from allowed origins only.
+func (ing *Ingester) input(ctx context.Context, base *url.URL, e *feed.Entry) (RunInput, error) {
+	if e.Run == nil || !store.ValidRunID(e.Run.ID) {
+		return RunInput{}, errors.New("entry has no wpt:run element with a valid run id")
+	}
+	r := e.Run
+	in := RunInput{
+		RunID:     r.ID,
+		FeedEntry: e.ID,
+		Uploaded:  r.Uploaded,
+		Overrides: report.Metadata{
+			Product: r.Product, BrowserVersion: r.BrowserVersion, OS: r.OS,
+			OSVersion: r.OSVersion, Revision: r.Revision, BrowserChannel: r.Channel,
+		},
+		Labels: r.Labels,
+	}
+	if in.Uploaded.IsZero() {
+		in.Uploaded = e.Updated
+	}
+	if alt := e.Link("alternate"); alt != "" {
+		in.ManifestURL = resolve(base, alt)
+	}
+	encs := e.Enclosures()
+	if len(encs) == 0 {
+		return RunInput{}, errors.New("entry has no enclosures")
+	}
+	for i, l := range encs {
+		u := resolve(base, l.Href)
+		rs := RawShard{Name: u, URL: u, Size: l.Length}
+		if i < len(r.Shards) {
+			rs.Name, rs.SHA256 = r.Shards[i].Name, r.Shards[i].SHA256
+		}
+		in.Raw = append(in.Raw, rs)
+		in.Shards = append(in.Shards, report.Shard{Name: rs.Name, Open: func() (io.ReadCloser, error) {
+			if err := ing.allowed(u); err != nil {
+				return nil, fmt.Errorf("enclosure %s: %w", u, err)
+			}
+			resp, err := ing.client.Get(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			if resp.ContentLength > ing.cfg.MaxEnclosure {
+				resp.Body.Close()
+				return nil, fmt.Errorf("enclosure %s: %d bytes: %w", u, resp.ContentLength, errEnclosureTooLarge)
+			}
+			return &cappedBody{rc: resp.Body, left: ing.cfg.MaxEnclosure, url: u, count: ing.m.bytes}, nil
+		}})
+	}
+	return in, nil
+}
+
+// cappedBody fails a download that runs past the cap, while streaming.
+type cappedBody struct {
+	rc    io.ReadCloser
+	left  int64
+	url   string
+	count interface{ Add(float64) }
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// At the cap: fine if the body ends here.
+		var one [1]byte
+		if n, err := c.rc.Read(one[:]); n == 0 && err == io.EOF {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("enclosure %s: %w", c.url, errEnclosureTooLarge)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.rc.Read(p)
+	c.left -= int64(n)
+	c.count.Add(float64(n))
+	return n, err
+}
+
+func (c *cappedBody) Close() error { return c.rc.Close() }
+
+func resolve(base *url.URL, href string) string {
+	if href == "" || base == nil {
+		return href
+	}
+	u, err := base.Parse(href)
+	if err != nil {
+		return href
+	}
+	return u.String()
+}

@@ -1,0 +1,86 @@
+package ingester
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"time"
+
+	"github.com/wptfeed/wptfeed/report"
+)
+
+// States of a processed run, as written in its status record.
+const (
+	StateValid   = "VALID"
+	StateInvalid = "INVALID"
+	StateEmpty   = "EMPTY"
+	// StateDuplicate is a valid run whose report wpt.fyi would call the
+	// same as an earlier accepted run's; it gets no outputs of its own.
+	StateDuplicate = "DUPLICATE"
+)
+
+// TestRun is wpt.fyi's TestRun as /api/runs returns it.
+type TestRun struct {
+	ID               int64     `json:"id"`
+	BrowserName      string    `json:"browser_name"`
+	BrowserVersion   string    `json:"browser_version"`
+	OSName           string    `json:"os_name"`
+	OSVersion        string    `json:"os_version"`
+	Revision         string    `json:"revision"`
+	FullRevisionHash string    `json:"full_revision_hash"`
+	ResultsURL       string    `json:"results_url"`
+	CreatedAt        time.Time `json:"created_at"`
+	TimeStart        time.Time `json:"time_start"`
+	TimeEnd          time.Time `json:"time_end"`
+	RawResultsURL    string    `json:"raw_results_url"`
+	Labels           []string  `json:"labels"`
+}
+
+// Status is a run's status record, status/<run id>.json: the last write of
+// an ingest, which makes the run's outputs visible.
+type Status struct {
+	RunID      string           `json:"run_id"`
+	State      string           `json:"state"`
+	Code       string           `json:"code,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Warnings   []report.Warning `json:"warnings,omitempty"`
+	FeedEntry  string           `json:"feed_entry,omitempty"`
+	Manifest   string           `json:"manifest,omitempty"` // the run's manifest at the publisher
+	Product    string           `json:"product,omitempty"`
+	Labels     []string         `json:"labels,omitempty"`
+	TestRunID  int64            `json:"test_run_id,omitempty"`
+	ProductID  string           `json:"product_id,omitempty"`
+	Revision   string           `json:"full_revision_hash,omitempty"`
+	ResultsURL string           `json:"results_url,omitempty"`
+	Tests      int              `json:"tests"`
+	Subtests   int              `json:"subtests"`
+	Ingested   time.Time        `json:"ingested_at"`
+}
+
+// RawResults is the record raw_results_url points at: where the run's raw
+// shards are and how to check them.
+type RawResults struct {
+	RunID     string     `json:"run_id"`
+	FeedEntry string     `json:"feed_entry,omitempty"`
+	Manifest  string     `json:"manifest,omitempty"`
+	Shards    []RawShard `json:"shards"`
+}
+
+// RawShard is one raw shard of a run.
+type RawShard struct {
+	Name   string `json:"name"`
+	URL    string `json:"url,omitempty"`
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// testRunID derives a run's TestRun id from its run id: positive, below
+// 2^53 (exact in JavaScript, like wpt.fyi's datastore ids), and the same
+// whenever the run is processed again.
+func testRunID(runID string) int64 {
+	h := sha256.Sum256([]byte("wptfeed testrun " + runID))
+	id := int64(binary.BigEndian.Uint64(h[:8]) >> 11)
+	if id == 0 {
+		id = 1
+	}
+	return id
+}

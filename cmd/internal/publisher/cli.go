@@ -1,0 +1,103 @@
+// Package publisher implements the publisher command: uploads into the raw
+// bucket and the HTTP server of the Atom feed. cmd/publisher wires it to
+// os.Args; tests run it in-process.
+package publisher
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// DefaultBucket is where both programs keep data when no bucket is given.
+const DefaultBucket = "wpt-data/raw"
+
+// NewCommand returns the publisher command line: `upload` and `serve`.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "publisher",
+		Short:         "Store wptreport runs in a bucket and publish them as an Atom feed",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newUploadCmd(stdout, stderr), newServeCmd(stderr))
+	return root
+}
+
+func newUploadCmd(stdout, stderr io.Writer) *cobra.Command {
+	cfg := DefaultUploadConfig()
+	cmd := &cobra.Command{
+		Use:   "upload [flags] REPORT...",
+		Short: "Upload the shards of one run (wptreport JSON, plain or gzip) to the raw bucket",
+		Long: `Upload validates the given wptreport files (several files are shards of one
+run), stores them byte-for-byte (gzip-compressed if they came plain) under a new
+run in the raw bucket, writes the run's manifest last, and prints the run id.
+A file that is not a valid report is refused with its reason and nothing is written.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Files = args
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			id, err := Upload(cmd.Context(), cfg, stderr)
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(stdout, id+"\n")
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Bucket, "bucket", cfg.Bucket, "raw bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
+	f.StringArrayVar(&cfg.Labels, "label", nil, "label of the run (repeatable)")
+	f.StringVar(&cfg.Overrides.Product, "product", "", "product (browser name), overriding run_info")
+	f.StringVar(&cfg.Overrides.BrowserVersion, "browser-version", "", "browser version, overriding run_info")
+	f.StringVar(&cfg.Overrides.OS, "os", "", "operating system, overriding run_info")
+	f.StringVar(&cfg.Overrides.OSVersion, "os-version", "", "OS version, overriding run_info")
+	f.StringVar(&cfg.Overrides.Revision, "revision", "", "full 40-hex wpt revision, overriding run_info")
+	f.StringVar(&cfg.Overrides.BrowserChannel, "browser-channel", "", "browser channel, overriding run_info")
+	return cmd
+}
+
+func newServeCmd(stderr io.Writer) *cobra.Command {
+	cfg := DefaultServerConfig()
+	var tokenFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Atom feed of the runs in the raw bucket, and the runs' files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if tokenFile != "" {
+				p, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("serve: %w", err)
+				}
+				cfg.NotifyToken = strings.TrimSpace(string(p))
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			s, err := NewServer(cmd.Context(), cfg, newLogger(stderr))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Bucket, "bucket", cfg.Bucket, "raw bucket URL or directory")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address HOST:PORT")
+	f.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, used in the feed's links (default http://ADDR)")
+	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often today's and yesterday's uploads are scanned for new runs (also the feed's max-age)")
+	f.DurationVar(&cfg.FullScan, "full-scan-interval", cfg.FullScan, "how often every day of the bucket is scanned, for runs other tools wrote with older ids")
+	f.StringArrayVar(&cfg.Notify, "notify", nil, "URL to POST to when new runs are published, e.g. an ingester's http://HOST:PORT/api/notify (repeatable)")
+	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token sent with --notify")
+	f.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "runs per archive page (fixed for a bucket at its first start)")
+	return cmd
+}

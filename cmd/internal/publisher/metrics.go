@@ -1,0 +1,69 @@
+package publisher
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	runs         prometheus.Gauge
+	lastScan     *prometheus.GaugeVec
+	scanDuration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "publisher_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "publisher_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"route"}),
+		runs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "publisher_runs_indexed", Help: "Runs in the publication log.",
+		}),
+		lastScan: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "publisher_last_scan_timestamp_seconds", Help: "When the last bucket scan ended, by kind (quick, full).",
+		}, []string{"kind"}),
+		scanDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "publisher_scan_duration_seconds", Help: "Bucket scan duration by kind (quick, full).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.runs, m.lastScan, m.scanDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// route mounts h at pattern, counting requests and timing them under the
+// pattern's name.
+func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h(sw, r)
+		s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
+		s.m.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,450 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// ServerConfig configures `publisher serve`.
+type ServerConfig struct {
+	Bucket       string
+	Addr         string
+	BaseURL      string        // default http://Addr
+	ScanInterval time.Duration // quick scans of today's and yesterday's uploads
+	FullScan     time.Duration // scans of every day, for runs other tools wrote with older ids
+	PageSize     int           // runs per archive page; fixed for a bucket at its first start
+	Author       string
+	Notify       []string // URLs to POST to when new runs are published
+	NotifyToken  string   // bearer token sent with them
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultServerConfig returns the defaults of `publisher serve`.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		Bucket:       DefaultBucket,
+		Addr:         "127.0.0.1:8080",
+		ScanInterval: time.Second,
+		FullScan:     5 * time.Minute,
+		PageSize:     100,
+		Author:       "wptfeed publisher",
+	}
+}
+
+// Validate checks the configuration.
+func (c *ServerConfig) Validate() error {
+	if c.Bucket == "" {
+		return errors.New("serve: --bucket is empty")
+	}
+	if c.Addr == "" {
+		return errors.New("serve: --addr is empty")
+	}
+	if c.ScanInterval <= 0 || c.FullScan <= 0 {
+		return errors.New("serve: --scan-interval and --full-scan-interval must be positive")
+	}
+	if c.PageSize < 1 || c.PageSize > 10000 {
+		return fmt.Errorf("serve: --page-size %d is not within 1..10000", c.PageSize)
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return fmt.Errorf("serve: --base-url %q is not an http(s) URL", c.BaseURL)
+	}
+	return nil
+}
+
+// Server is the publisher's HTTP server and bucket scanner.
+type Server struct {
+	cfg    ServerConfig
+	log    *slog.Logger
+	bucket *store.Bucket
+	ln     net.Listener
+	idx    *index
+	rd     *renderer
+	m      *metrics
+	notify *notifier
+
+	scanMu   sync.Mutex // one scan at a time
+	lastFull time.Time
+
+	docMu   sync.Mutex
+	subs    map[string]*cachedDoc // subscription documents by filter query
+	archive map[string]*feed.Document
+	archLRU []string
+}
+
+type cachedDoc struct {
+	version int64
+	doc     *feed.Document
+}
+
+const maxCachedArchives = 512
+
+// NewServer opens the bucket, binds the listener (so Addr may use port 0)
+// and reads the tail of the publication log. It does not read every
+// manifest: start-up costs the same at 100 runs and at 100,000.
+func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server, error) {
+	if cfg.PageSize == 0 {
+		cfg.PageSize = 100
+	}
+	if cfg.FullScan == 0 {
+		cfg.FullScan = 5 * time.Minute
+	}
+	if cfg.ScanInterval == 0 {
+		cfg.ScanInterval = time.Second
+	}
+	b, err := store.Open(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	fc, err := b.EnsureFeedConfig(ctx, store.FeedConfig{PageSize: cfg.PageSize})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	if fc.PageSize != cfg.PageSize {
+		log.Warn("the bucket's archive page size is fixed; using it", "page_size", fc.PageSize, "asked", cfg.PageSize)
+		cfg.PageSize = fc.PageSize
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	s := &Server{
+		cfg: cfg, log: log, bucket: b, ln: ln,
+		idx:     newIndex(b, cfg.PageSize),
+		rd:      &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
+		m:       newMetrics(),
+		notify:  newNotifier(cfg.Notify, cfg.NotifyToken, log),
+		subs:    map[string]*cachedDoc{},
+		archive: map[string]*feed.Document{},
+	}
+	start := time.Now()
+	if err := s.idx.load(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("serve: read publication log: %w", err)
+	}
+	if err := s.Scan(ctx, false); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.log.Info("publication log loaded", "runs", s.idx.count(), "duration", time.Since(start).Round(time.Millisecond))
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Count is the number of published runs.
+func (s *Server) Count() int64 { return s.idx.count() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.cfg.BaseURL }
+
+// Close releases the listener and the bucket.
+func (s *Server) Close() error {
+	s.ln.Close()
+	return s.bucket.Close()
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// Run serves until ctx is done: quick scans every ScanInterval, a full scan
+// at start and every FullScan.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	s.log.Info("publisher serving", "addr", s.ln.Addr().String(), "base_url", s.cfg.BaseURL, "bucket", s.bucket.URL(), "runs", s.idx.count())
+
+	go s.notify.run(ctx)
+	full := make(chan struct{}, 1)
+	full <- struct{}{}
+	go func() {
+		t := time.NewTicker(s.cfg.FullScan)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case full <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	t := time.NewTicker(s.cfg.ScanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return nil
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-full:
+			// In the background: a full scan of a large bucket takes a while
+			// and quick scans must go on.
+			go func() {
+				if err := s.Scan(ctx, true); err != nil && ctx.Err() == nil {
+					s.log.Warn("full scan failed", "err", err)
+				}
+			}()
+		case <-t.C:
+			if err := s.Scan(ctx, false); err != nil && ctx.Err() == nil {
+				s.log.Warn("scan failed", "err", err)
+			}
+		}
+	}
+}
+
+// Scan reads what other publishers appended to the log and publishes new
+// committed runs: of today and yesterday, or with full of every day.
+func (s *Server) Scan(ctx context.Context, full bool) error {
+	start := time.Now()
+	if full {
+		// A full scan lists every day; it must not hold up quick scans for
+		// long, so it lists first and takes the lock per day.
+		days, err := s.bucket.RunDays(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range days {
+			if err := s.scanDays(ctx, []string{d}); err != nil {
+				return err
+			}
+		}
+	} else if err := s.scanDays(ctx, recentDays(s.now())); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	kind := "quick"
+	if full {
+		kind = "full"
+	}
+	s.m.scanDuration.WithLabelValues(kind).Observe(d.Seconds())
+	s.m.lastScan.WithLabelValues(kind).SetToCurrentTime()
+	s.m.runs.Set(float64(s.idx.count()))
+	return nil
+}
+
+func (s *Server) scanDays(ctx context.Context, days []string) error {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	synced, err := s.idx.sync(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: read publication log: %w", err)
+	}
+	n, err := s.idx.discover(ctx, days, func(id string, err error) {
+		s.log.Warn("committed run has an invalid manifest; not published", "run_id", id, "err", err)
+	})
+	if n > 0 {
+		s.log.Info("runs published", "count", n, "total", s.idx.count())
+		s.notify.poke()
+	} else if synced {
+		s.notify.poke()
+	}
+	return err
+}
+
+// Handler routes the publisher's HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.route(mux, "GET /feed.atom", s.serveFeed)
+	s.route(mux, "GET /archive/{page}", s.serveArchive)
+	s.route(mux, "GET /runs/{id}/{name}", s.serveRunFile)
+	s.route(mux, "GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	s.route(mux, "GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	return mux
+}
+
+func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	runs, pages, version := s.idx.snapshot()
+	q := f.query()
+	s.docMu.Lock()
+	c := s.subs[q]
+	s.docMu.Unlock()
+	if c == nil || c.version != version {
+		doc, err := s.rd.subscription(runs, pages, f)
+		if err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+		c = &cachedDoc{version: version, doc: doc}
+		s.docMu.Lock()
+		if len(s.subs) > 1024 {
+			clear(s.subs)
+		}
+		s.subs[q] = c
+		s.docMu.Unlock()
+	}
+	feed.Serve(w, r, c.doc)
+}
+
+func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request) {
+	num, ok := strings.CutSuffix(r.PathValue("page"), ".atom")
+	k, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || k < 1 || strconv.FormatInt(k, 10) != num {
+		http.Error(w, "no such archive page", http.StatusNotFound)
+		return
+	}
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	key := num + f.query()
+	s.docMu.Lock()
+	doc := s.archive[key]
+	s.docMu.Unlock()
+	if doc == nil {
+		runs, ok, err := s.idx.page(r.Context(), k)
+		if err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+		if !ok {
+			_, pages, _ := s.idx.snapshot()
+			if k == pages+1 {
+				// The next page of the newest archive: not archived yet, its
+				// runs are in the subscription document.
+				w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.cfg.ScanInterval.Seconds())))
+				http.Redirect(w, r, s.cfg.BaseURL+"/feed.atom"+f.query(), http.StatusFound)
+				return
+			}
+			http.Error(w, fmt.Sprintf("archive page %d does not exist (there are %d)", k, pages), http.StatusNotFound)
+			return
+		}
+		if doc, err = s.rd.archive(k, runs, f); err != nil {
+			s.httpError(w, r, err)
+			return
+		}
+		s.docMu.Lock()
+		if _, ok := s.archive[key]; !ok {
+			s.archive[key] = doc
+			s.archLRU = append(s.archLRU, key)
+			if len(s.archLRU) > maxCachedArchives {
+				delete(s.archive, s.archLRU[0])
+				s.archLRU = s.archLRU[1:]
+			}
+		}
+		s.docMu.Unlock()
+	}
+	feed.Serve(w, r, doc)
+}
+
+func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
+	id, name := r.PathValue("id"), r.PathValue("name")
+	if !store.ValidRunID(id) || (name != store.ManifestName && !store.ValidShardName(name)) {
+		http.Error(w, "no such run file", http.StatusNotFound)
+		return
+	}
+	m, err := s.bucket.ReadManifest(r.Context(), id)
+	if err != nil {
+		if store.IsNotFound(err) || errors.Is(err, store.ErrInvalid) {
+			http.Error(w, "run "+id+" is not published", http.StatusNotFound)
+			return
+		}
+		s.httpError(w, r, err)
+		return
+	}
+	key := store.ShardKey(id, name)
+	etag := ""
+	if name != store.ManifestName {
+		listed := false
+		for _, sh := range m.Shards {
+			if sh.Name == name {
+				listed = true
+				if sh.SHA256 != "" {
+					etag = `"sha256-` + sh.SHA256 + `"`
+				}
+			}
+		}
+		if !listed {
+			http.Error(w, "run "+id+" has no shard "+name, http.StatusNotFound)
+			return
+		}
+	}
+	a, err := s.bucket.Attributes(r.Context(), key)
+	if err != nil {
+		s.httpError(w, r, err)
+		return
+	}
+	if etag == "" && strings.HasPrefix(a.ETag, `"`) {
+		etag = a.ETag
+	}
+	rs := s.bucket.ReadSeeker(r.Context(), key, a.Size)
+	defer rs.Close()
+	w.Header().Set("Content-Type", store.ContentType(key))
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	// A committed run's files never change.
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, "", a.ModTime, rs)
+}
+
+// httpStatus maps an error to its HTTP status: the publisher's one table.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	case store.IsTemporary(err), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	code := httpStatus(err)
+	if code >= 500 {
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

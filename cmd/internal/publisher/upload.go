@@ -1,0 +1,141 @@
+package publisher
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wptfeed/wptfeed/report"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// UploadConfig configures `publisher upload`.
+type UploadConfig struct {
+	Bucket    string
+	Files     []string
+	Labels    []string
+	Overrides report.Metadata
+	Limits    report.Limits
+	// Now is the clock (tests set it); nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultUploadConfig returns the defaults of `publisher upload`.
+func DefaultUploadConfig() UploadConfig {
+	return UploadConfig{Bucket: DefaultBucket, Limits: report.DefaultLimits()}
+}
+
+// Validate checks the configuration.
+func (c *UploadConfig) Validate() error {
+	if c.Bucket == "" {
+		return errors.New("upload: --bucket is empty")
+	}
+	if len(c.Files) == 0 {
+		return errors.New("upload: no report files given")
+	}
+	return nil
+}
+
+// Upload validates the files as the shards of one run, stores them and
+// commits the run with its manifest. It returns the new run id. A file that
+// is not a valid report yields a *report.Error naming it, before anything is
+// written.
+func Upload(ctx context.Context, cfg UploadConfig, progress io.Writer) (string, error) {
+	shards := make([]report.Shard, len(cfg.Files))
+	for i, name := range cfg.Files {
+		shards[i] = report.Shard{Name: name, Open: func() (io.ReadCloser, error) { return os.Open(name) }}
+	}
+	res, err := report.Process(ctx, shards, report.Options{
+		Limits:    cfg.Limits,
+		Overrides: cfg.Overrides,
+		Labels:    cfg.Labels,
+	})
+	if err != nil {
+		return "", err
+	}
+	b, err := store.Open(ctx, cfg.Bucket)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	t := now().UTC().Truncate(time.Microsecond) // the precision of run ids
+	runID := store.NewRunID(t)
+	m := &store.Manifest{
+		Version:        1,
+		RunID:          runID,
+		Uploaded:       t,
+		Product:        res.Meta.Product,
+		BrowserVersion: res.Meta.BrowserVersion,
+		OS:             res.Meta.OS,
+		OSVersion:      res.Meta.OSVersion,
+		Revision:       res.Meta.Revision,
+		BrowserChannel: res.Meta.BrowserChannel,
+		Labels:         cfg.Labels,
+		TimeStart:      res.TimeStart,
+		TimeEnd:        res.TimeEnd,
+	}
+	for i, name := range cfg.Files {
+		s, err := putFile(ctx, b, runID, store.ShardName(i), name)
+		if err != nil {
+			abandon(b, runID, m.Shards)
+			return "", err
+		}
+		m.Shards = append(m.Shards, s)
+	}
+	if err := b.PutManifest(ctx, runID, m); err != nil {
+		abandon(b, runID, m.Shards)
+		return "", fmt.Errorf("upload: commit run %s: %w", runID, err)
+	}
+	return runID, nil
+}
+
+// putFile stores one file as shard name: as is when it is gzip, compressed
+// on the fly when it is plain.
+func putFile(ctx context.Context, b *store.Bucket, runID, name, path string) (store.Shard, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return store.Shard{}, fmt.Errorf("upload: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<16)
+	magic, _ := br.Peek(2)
+	var r io.Reader = br
+	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		pr, pw := io.Pipe()
+		go func() {
+			zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+			_, err := io.Copy(zw, br)
+			if err == nil {
+				err = zw.Close()
+			}
+			pw.CloseWithError(err)
+		}()
+		defer pr.Close()
+		r = pr
+	}
+	s, err := b.PutShard(ctx, runID, name, r)
+	if err != nil {
+		return store.Shard{}, fmt.Errorf("upload: store %s as %s: %w", path, name, err)
+	}
+	return s, nil
+}
+
+// abandon deletes the shards of a run that will not be committed. They are
+// invisible without a manifest anyway; this only saves space.
+func abandon(b *store.Bucket, runID string, shards []store.Shard) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range shards {
+		_ = b.Delete(ctx, store.ShardKey(runID, s.Name))
+	}
+}
