@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -29,6 +30,30 @@ type Bucket struct {
 	// IfNotExist is check-then-rename).
 	dir  string
 	dirs sync.Map // directories of a file bucket known to exist
+
+	faults atomic.Pointer[func(op, key string) error]
+}
+
+// InjectFaults makes every later operation first ask f, and fail with its
+// error (wrapped as temporary) when it returns one. It is for fault tests:
+// a storage service that fails some of its requests. nil removes it.
+func (b *Bucket) InjectFaults(f func(op, key string) error) {
+	if f == nil {
+		b.faults.Store(nil)
+		return
+	}
+	b.faults.Store(&f)
+}
+
+func (b *Bucket) fault(op, key string) error {
+	f := b.faults.Load()
+	if f == nil {
+		return nil
+	}
+	if err := (*f)(op, key); err != nil {
+		return &TemporaryError{Err: fmt.Errorf("store: %s %q: %w", op, key, err)}
+	}
+	return nil
 }
 
 // Open opens the bucket at rawURL: a gocloud URL (file:///abs/dir, mem://,
@@ -105,7 +130,15 @@ type Attrs struct {
 }
 
 // Attributes returns the attributes of key, or ErrNotFound.
-func (b *Bucket) Attributes(ctx context.Context, key string) (Attrs, error) {
+func (b *Bucket) Attributes(ctx context.Context, key string) (a Attrs, err error) {
+	err = retry(ctx, func() error { a, err = b.attributes(ctx, key); return err })
+	return a, err
+}
+
+func (b *Bucket) attributes(ctx context.Context, key string) (Attrs, error) {
+	if err := b.fault("stat", key); err != nil {
+		return Attrs{}, err
+	}
 	a, err := b.b.Attributes(ctx, key)
 	if err != nil {
 		return Attrs{}, classify(err, "stat", key)
@@ -114,13 +147,29 @@ func (b *Bucket) Attributes(ctx context.Context, key string) (Attrs, error) {
 }
 
 // Exists reports whether key exists.
-func (b *Bucket) Exists(ctx context.Context, key string) (bool, error) {
+func (b *Bucket) Exists(ctx context.Context, key string) (ok bool, err error) {
+	err = retry(ctx, func() error { ok, err = b.exists(ctx, key); return err })
+	return ok, err
+}
+
+func (b *Bucket) exists(ctx context.Context, key string) (bool, error) {
+	if err := b.fault("stat", key); err != nil {
+		return false, err
+	}
 	ok, err := b.b.Exists(ctx, key)
 	return ok, classify(err, "stat", key)
 }
 
 // NewReader opens key for reading, or returns ErrNotFound.
-func (b *Bucket) NewReader(ctx context.Context, key string) (io.ReadCloser, error) {
+func (b *Bucket) NewReader(ctx context.Context, key string) (r io.ReadCloser, err error) {
+	err = retry(ctx, func() error { r, err = b.newReader(ctx, key); return err })
+	return r, err
+}
+
+func (b *Bucket) newReader(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := b.fault("read", key); err != nil {
+		return nil, err
+	}
 	r, err := b.b.NewReader(ctx, key, nil)
 	if err != nil {
 		return nil, classify(err, "read", key)
@@ -130,7 +179,15 @@ func (b *Bucket) NewReader(ctx context.Context, key string) (io.ReadCloser, erro
 
 // NewRangeReader opens length bytes of key from offset (length < 0: to the
 // end).
-func (b *Bucket) NewRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+func (b *Bucket) NewRangeReader(ctx context.Context, key string, offset, length int64) (r io.ReadCloser, err error) {
+	err = retry(ctx, func() error { r, err = b.newRangeReader(ctx, key, offset, length); return err })
+	return r, err
+}
+
+func (b *Bucket) newRangeReader(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := b.fault("read", key); err != nil {
+		return nil, err
+	}
 	r, err := b.b.NewRangeReader(ctx, key, offset, length, nil)
 	if err != nil {
 		return nil, classify(err, "read", key)
@@ -154,7 +211,15 @@ func (r *reader) Read(p []byte) (int, error) {
 func (r *reader) Close() error { return classify(r.r.Close(), "close", r.key) }
 
 // ReadAll reads the whole object at key.
-func (b *Bucket) ReadAll(ctx context.Context, key string) ([]byte, error) {
+func (b *Bucket) ReadAll(ctx context.Context, key string) (p []byte, err error) {
+	err = retry(ctx, func() error { p, err = b.readAll(ctx, key); return err })
+	return p, err
+}
+
+func (b *Bucket) readAll(ctx context.Context, key string) ([]byte, error) {
+	if err := b.fault("read", key); err != nil {
+		return nil, err
+	}
 	p, err := b.b.ReadAll(ctx, key)
 	return p, classify(err, "read", key)
 }
@@ -170,6 +235,9 @@ type WriteOptions struct {
 // Write stores the bytes of r at key. Nothing is visible until the whole
 // body is written; on error nothing is left behind.
 func (b *Bucket) Write(ctx context.Context, key string, r io.Reader, opts WriteOptions) error {
+	if err := b.fault("write", key); err != nil {
+		return err
+	}
 	if b.dir != "" {
 		return b.writeFile(ctx, key, r, opts.IfNotExist)
 	}
@@ -192,7 +260,7 @@ func (b *Bucket) Write(ctx context.Context, key string, r io.Reader, opts WriteO
 
 // WriteBytes stores p at key.
 func (b *Bucket) WriteBytes(ctx context.Context, key string, p []byte, opts WriteOptions) error {
-	return b.Write(ctx, key, bytes.NewReader(p), opts)
+	return retry(ctx, func() error { return b.Write(ctx, key, bytes.NewReader(p), opts) })
 }
 
 // writeFile writes key through a temp file in its own directory. A plain
@@ -330,6 +398,13 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 // Delete removes key; a missing key is not an error.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
+	return retry(ctx, func() error { return b.delete(ctx, key) })
+}
+
+func (b *Bucket) delete(ctx context.Context, key string) error {
+	if err := b.fault("delete", key); err != nil {
+		return err
+	}
 	err := classify(b.b.Delete(ctx, key), "delete", key)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -350,6 +425,9 @@ type Object struct {
 // returning false stops the walk. Temp files of in-progress local writes
 // are skipped.
 func (b *Bucket) List(ctx context.Context, prefix, delim string, fn func(Object) bool) error {
+	if err := retry(ctx, func() error { return b.fault("list", prefix) }); err != nil {
+		return err
+	}
 	it := b.b.List(&blob.ListOptions{Prefix: prefix, Delimiter: delim})
 	for {
 		o, err := it.Next(ctx)
@@ -419,4 +497,25 @@ func (b *Bucket) RemoveStaleTemp(ctx context.Context, age time.Duration) (int, e
 		return nil
 	})
 	return n, err
+}
+
+// retry runs op again while it fails with a temporary error: three more
+// times, 25, 50 and 100 ms apart, as cloud storage clients do. A write-once
+// write that succeeded but whose answer was lost then reports ErrExists:
+// callers treat that as "someone wrote it", which for every write-once key
+// of the project is safe (they read what is there).
+func retry(ctx context.Context, op func() error) error {
+	delay := 25 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || attempt == 4 || !IsTemporary(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -128,11 +131,28 @@ func TestIngester_Faults(t *testing.T) {
 	}
 	c.mu.Unlock()
 
+	// And faults on every operation on the out bucket.
+	cfg := ingester.DefaultConfig()
+	cfg.Feed, cfg.Out, cfg.Interval, cfg.BackoffMax, cfg.Retries, cfg.Workers = feedURL, out, 200*time.Millisecond, 2*time.Second, 2, 2
+	ing, err := ingester.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ing.Close()
+	storeFaults := 0
+	ing.Out().InjectFaults(func(op, key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.IntN(100) < 20 {
+			storeFaults++
+			return errors.New("injected storage fault")
+		}
+		return nil
+	})
 	ictx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
-		exec(t, ictx, ingesterCmd, "run", "--feed", feedURL, "--out", out, "--interval", "200ms",
-			"--backoff-max", "2s", "--retries", "2", "--workers", "2")
+		ing.Run(ictx)
 		close(done)
 	}()
 	waitFor(t, 2*time.Minute, "every run processed", func() bool {
@@ -148,8 +168,8 @@ func TestIngester_Faults(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("%d faults injected", faults)
-	if faults == 0 {
+	t.Logf("%d HTTP and %d storage faults injected", faults, storeFaults)
+	if faults == 0 || storeFaults == 0 {
 		t.Error("the proxy injected no fault")
 	}
 	if _, err := os.Stat(filepath.Join(out, "status")); err != nil {

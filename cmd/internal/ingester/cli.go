@@ -26,7 +26,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stderr), newProcessCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stderr), newProcessCmd(stdout, stderr), newServeCmd(stderr))
 	return root
 }
 

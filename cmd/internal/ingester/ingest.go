@@ -69,6 +69,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	case res.Empty():
 		st.State, st.Code, st.Error = StateEmpty, "empty", "the report has no results"
 		st.Warnings = res.Warnings
+		st.Product, st.Labels = res.Meta.Product, res.Labels
 		return p.finish(ctx, st, start)
 	}
 

@@ -164,6 +164,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
 // Close releases the out bucket.
 func (ing *Ingester) Close() error { return ing.out.Close() }
 
+// Out is the out bucket (fault tests inject storage failures into it).
+func (ing *Ingester) Out() *store.Bucket { return ing.out }
+
 // errRefusedOrigin marks a URL outside the allowed origins.
 var errRefusedOrigin = errors.New("origin not allowed (see --allow-origin)")
 

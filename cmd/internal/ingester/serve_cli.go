@@ -1,0 +1,46 @@
+package ingester
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newServeCmd(stderr io.Writer) *cobra.Command {
+	cfg := DefaultServeConfig()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the status of every processed run: an Atom feed and JSON records",
+		Long: `Serve lets runners learn whether their runs were accepted, and why not.
+It serves, from the out bucket's status records:
+
+  GET /status.atom            one entry per processed run, newest upload first:
+                              state (VALID, INVALID, EMPTY, DUPLICATE), reason,
+                              warnings; ?product= and ?label= select a runner's
+                              runs (repeat a key or separate values with commas)
+  GET /api/status/<run id>    the run's status record (JSON)
+  GET /healthz, GET /metrics  liveness; Prometheus metrics
+
+Documents have strong ETags and Last-Modified (conditional requests get 304),
+are gzip-compressed when accepted and may be cached for --scan-interval.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			s, err := NewStatusServer(cmd.Context(), cfg, newLogger(stderr))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address HOST:PORT")
+	f.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, used in the feed's links (default http://ADDR)")
+	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often new status records are looked for (also the feed's max-age)")
+	f.IntVar(&cfg.MaxEntries, "max-entries", cfg.MaxEntries, "entries of the feed, newest first (of each filtered view too)")
+	return cmd
+}
