@@ -71,6 +71,10 @@ func (c *counter) count(path string) int {
 // startPublisher starts a publisher on raw behind a counting proxy and
 // returns the feed URL.
 func startPublisher(t *testing.T, ctx context.Context, raw string, cfg publisher.ServerConfig) (*publisher.Server, string, *counter) {
+	return startPublisherB(t, ctx, raw, cfg)
+}
+
+func startPublisherB(t testing.TB, ctx context.Context, raw string, cfg publisher.ServerConfig) (*publisher.Server, string, *counter) {
 	t.Helper()
 	c := &counter{paths: map[string]int{}, codes: map[int]int{}}
 	var target *url.URL
