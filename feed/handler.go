@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,35 @@ type Document struct {
 	// CacheControl is sent as is, e.g. "public, max-age=10" or
 	// "public, max-age=31536000, immutable"; omitted when empty.
 	CacheControl string
+
+	// Computed once per Document: serving the same document to many
+	// clients must not hash or compress it per request.
+	etagOnce sync.Once
+	etag     string
+	gzOnce   sync.Once
+	gz       []byte
+}
+
+func (doc *Document) strongETag() string {
+	doc.etagOnce.Do(func() {
+		if doc.ETag == "" {
+			doc.etag = ETag(doc.Body)
+		} else {
+			doc.etag = quoteETag(doc.ETag)
+		}
+	})
+	return doc.etag
+}
+
+func (doc *Document) gzipBody() []byte {
+	doc.gzOnce.Do(func() {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write(doc.Body) // writes to a bytes.Buffer do not fail
+		zw.Close()
+		doc.gz = b.Bytes()
+	})
+	return doc.gz
 }
 
 // NewDocument renders f with Marshal into a Document whose ETag is computed
@@ -63,18 +93,13 @@ func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	etag := doc.ETag
-	if etag == "" {
-		etag = ETag(doc.Body)
-	} else {
-		etag = quoteETag(etag)
-	}
+	etag := doc.strongETag()
 	var content io.ReadSeeker = bytes.NewReader(doc.Body)
 	h.Add("Vary", "Accept-Encoding")
 	if acceptsGzip(r.Header) {
 		etag = gzipETag(etag)
 		h.Set("Content-Encoding", "gzip")
-		content = &lazyGzip{src: doc.Body}
+		content = &lazyGzip{doc: doc}
 	}
 	h.Set("Content-Type", ContentType)
 	h.Set("ETag", etag)
@@ -134,22 +159,18 @@ func acceptsGzip(h http.Header) bool {
 	return starQ > 0
 }
 
-// lazyGzip is an io.ReadSeeker over the gzip compression of src, computed on
-// first use so that 304 responses cost no compression.
+// lazyGzip is an io.ReadSeeker over the document's gzip compression,
+// computed on first use (once per document) so that 304 responses cost no
+// compression.
 type lazyGzip struct {
-	src []byte
+	doc *Document
 	r   *bytes.Reader
 }
 
 func (z *lazyGzip) init() {
-	if z.r != nil {
-		return
+	if z.r == nil {
+		z.r = bytes.NewReader(z.doc.gzipBody())
 	}
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write(z.src) // writes to a bytes.Buffer do not fail
-	zw.Close()
-	z.r = bytes.NewReader(b.Bytes())
 }
 
 func (z *lazyGzip) Read(p []byte) (int, error) {

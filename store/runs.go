@@ -180,5 +180,21 @@ func (b *Bucket) CommittedRuns(ctx context.Context, day string) ([]string, error
 	return ids, err
 }
 
+// RunIDsOfDay lists the run directories of one day, committed or not, in
+// id order, with one delimited listing (it does not list their files).
+func (b *Bucket) RunIDsOfDay(ctx context.Context, day string) ([]string, error) {
+	var ids []string
+	prefix := RunsPrefix + day + "/"
+	err := b.List(ctx, prefix, "/", func(o Object) bool {
+		id := strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), "/")
+		if o.IsDir && ValidRunID(id) && strings.HasPrefix(id, day) {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	sort.Strings(ids)
+	return ids, err
+}
+
 // IsNotFound reports whether err is ErrNotFound.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -32,6 +32,7 @@ type index struct {
 	current map[int64]*run   // runs of the page being filled (seq > archived())
 	known   map[string]int64 // run id → seq, for runs read from the log by this process
 	bad     map[string]bool  // committed runs with an invalid manifest (logged once)
+	marked  map[string]bool  // runs seen with a published marker
 	version int64            // bumps whenever current changes
 
 	appendMu sync.Mutex // one append at a time from this process
@@ -46,7 +47,7 @@ const maxCachedPages = 64
 func newIndex(b *store.Bucket, pageSize int) *index {
 	return &index{
 		b: b, pageSize: int64(pageSize),
-		current: map[int64]*run{}, known: map[string]int64{}, bad: map[string]bool{},
+		current: map[int64]*run{}, known: map[string]int64{}, bad: map[string]bool{}, marked: map[string]bool{},
 		pages: map[int64][]*run{},
 	}
 }
@@ -182,14 +183,16 @@ func (ix *index) addLocked(runs []*run) {
 func (ix *index) discover(ctx context.Context, days []string, onBad func(id string, err error)) (int, error) {
 	n := 0
 	for _, day := range days {
-		ids, err := ix.b.CommittedRuns(ctx, day)
+		// One listing of the day's run directories (not of every file in
+		// them); only runs this process does not know cost more.
+		ids, err := ix.b.RunIDsOfDay(ctx, day)
 		if err != nil {
 			return n, err
 		}
 		var todo []string
 		ix.mu.RLock()
 		for _, id := range ids {
-			if _, ok := ix.known[id]; !ok && !ix.bad[id] {
+			if _, ok := ix.known[id]; !ok && !ix.bad[id] && !ix.marked[id] {
 				todo = append(todo, id)
 			}
 		}
@@ -201,12 +204,21 @@ func (ix *index) discover(ctx context.Context, days []string, onBad func(id stri
 		if err != nil {
 			return n, err
 		}
+		ix.mu.Lock()
+		for id := range marked {
+			ix.marked[id] = true
+		}
+		ix.mu.Unlock()
 		for _, id := range todo {
 			if marked[id] {
 				continue
 			}
 			m, err := ix.b.ReadManifest(ctx, id)
+			if store.IsNotFound(err) {
+				continue // not committed yet: shards are still arriving
+			}
 			if errors.Is(err, store.ErrInvalid) || store.IsNotFound(err) {
+				// A manifest that names a missing shard, or is not JSON.
 				ix.mu.Lock()
 				ix.bad[id] = true
 				ix.mu.Unlock()
@@ -306,6 +318,13 @@ func (ix *index) page(ctx context.Context, k int64) ([]*run, bool, error) {
 		}
 	}
 	return runs, true, nil
+}
+
+// currentVersion changes whenever the runs of the page being filled do.
+func (ix *index) currentVersion() int64 {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.version
 }
 
 // count is the number of published runs.
