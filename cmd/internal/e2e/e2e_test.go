@@ -294,6 +294,46 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("the invalid run has a TestRun record (err %v)", err)
 	}
 
+	// Metrics across runs: each run's own, each product's series, and the
+	// revision's aligned set (chrome and firefox; one stable, one
+	// experimental, so only the "all" filter aligns them).
+	for _, id := range []string{chromeID, ffID} {
+		if _, err := os.Stat(filepath.Join(out, "metrics", "runs", id+".json")); err != nil {
+			t.Errorf("run metrics of %s: %v", id, err)
+		}
+	}
+	for _, product := range []string{"chrome", "firefox"} {
+		var series struct {
+			Product string `json:"product"`
+			Points  []struct {
+				RunID string             `json:"run_id"`
+				Rates map[string]float64 `json:"rates"`
+			} `json:"points"`
+		}
+		readJSON(t, filepath.Join(out, "metrics", "series", product+".json"), &series)
+		if series.Product != product || len(series.Points) != 1 || series.Points[0].Rates["/"] <= 0 {
+			t.Errorf("series of %s = %+v", product, series)
+		}
+	}
+	alignedPath := filepath.Join(out, "metrics", "aligned", revision, "all.json")
+	if p, err := os.ReadFile(alignedPath); err != nil {
+		t.Errorf("aligned metrics: %v", err)
+	} else {
+		// Interop per test: floor(1000·min passing/subtests) or 1000 for a
+		// PASS without subtests in every browser: 500, 0, 333, 0 → 208.
+		if !strings.Contains(string(p), `"dir":"/","tests":4`) || !strings.Contains(string(p), `"interop":208`) {
+			t.Errorf("aligned metrics lack the root's interop 208:\n%.600s", p)
+		}
+	}
+	for _, filter := range []string{"stable", "experimental"} {
+		if _, err := os.Stat(filepath.Join(out, "metrics", "aligned", revision, filter+".json")); !os.IsNotExist(err) {
+			t.Errorf("aligned %s metrics exist with one product (err %v)", filter, err)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(out, "state", "metrics-pending", "*")); len(m) != 0 {
+		t.Errorf("pending metrics markers left: %v", m)
+	}
+
 	// 5. A second pass ingests nothing again.
 	snap := snapshot(t, out)
 	if _, stderr, err := exec(t, ctx, ingesterCmd, "run", "--feed", feedURL, "--out", out, "--once"); err != nil {

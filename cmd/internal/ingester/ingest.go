@@ -131,6 +131,9 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	if err := p.putJSON(ctx, store.TestRunKey(in.RunID), tr); err != nil {
 		return nil, err
 	}
+	if err := p.writeRunMetrics(ctx, in.RunID, res, &tr); err != nil {
+		return nil, err
+	}
 	st.State = StateValid
 	st.Product, st.Labels = res.Meta.Product, res.Labels
 	st.Warnings = res.Warnings
@@ -139,7 +142,16 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	st.Revision = sha
 	st.ResultsURL = tr.ResultsURL
 	st.Tests, st.Subtests = res.Tests, res.Subtests
-	return p.finish(ctx, st, start)
+	out, err := p.finish(ctx, st, start)
+	if err != nil || out.RunID != in.RunID || out.State != StateValid {
+		return out, err
+	}
+	// The run is visible; now what it changes across runs. A failure here
+	// leaves the pending marker for the next poll to finish.
+	if err := p.updateAggregates(ctx, pendingMetrics{RunID: in.RunID, Revision: sha, Product: tr.BrowserName}); err != nil {
+		p.log().Warn("metrics across runs not updated yet; the next poll retries", "run_id", in.RunID, "err", err)
+	}
+	return out, nil
 }
 
 // claimProduct records runID as the owner of a product id, write-once,

@@ -263,6 +263,9 @@ func (ing *Ingester) backoff(n int) time.Duration {
 // run without a status record, oldest first. It returns how long the server
 // asked it to wait before the next poll (max-age, Retry-After).
 func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
+	if err := ing.proc.finishPendingMetrics(ctx); err != nil && ctx.Err() == nil {
+		ing.log.Warn("pending metrics not finished", "err", err)
+	}
 	var ps pollState
 	if _, err := getState(ctx, ing.out, pollKey(ing.cfg.Feed), &ps); err != nil {
 		return 0, err
