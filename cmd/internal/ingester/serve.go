@@ -115,6 +115,8 @@ type StatusServer struct {
 	docMu sync.Mutex
 	docs  map[string]*statusDoc // rendered documents by canonical filter query
 
+	dash *dashboard // the web dashboard and its API (dashboard.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -132,6 +134,8 @@ type statusRec struct {
 	entry    feed.Entry // rendered once: the base URL does not change
 	products []string   // product names the record is known to have
 	labels   []string   // labels the record is known to have
+	status   *Status    // the record, without its warnings (for the dashboard)
+	testRun  *TestRun   // the run's TestRun, if it has one
 }
 
 // NewStatusServer opens the out bucket, binds the listener (so Addr may use
@@ -169,6 +173,7 @@ func NewStatusServer(ctx context.Context, cfg ServeConfig, log *slog.Logger) (*S
 		return nil, err
 	}
 	s.log.Info("status records loaded", "records", s.count(), "duration", time.Since(start).Round(time.Millisecond))
+	s.dash = newDashboard(s)
 	return s, nil
 }
 
@@ -347,7 +352,10 @@ func (s *StatusServer) readRecord(ctx context.Context, id string) (*statusRec, e
 // from the status record, or from the TestRun for records written before
 // the status record carried them.
 func newStatusRec(st *Status, tr *TestRun, base string) *statusRec {
-	r := &statusRec{id: st.RunID, state: st.State}
+	r := &statusRec{id: st.RunID, state: st.State, testRun: tr}
+	brief := *st
+	brief.Warnings = nil
+	r.status = &brief
 	r.uploaded, _ = store.RunTime(st.RunID) // the run id is valid
 	product, labels := st.Product, st.Labels
 	if tr != nil {
@@ -567,6 +575,7 @@ func (s *StatusServer) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	s.route(mux, "GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	s.dash.mount(mux)
 	return mux
 }
 
