@@ -91,7 +91,8 @@ func (b *Bucket) ReadLog(ctx context.Context, seq int64) (LogEntry, error) {
 }
 
 // LastLogSeq returns the highest sequence number in the log, 0 if empty. It
-// lists the group prefixes and the last group only.
+// lists the group prefixes and the last non-empty group only (on local
+// directories, two directory reads).
 func (b *Bucket) LastLogSeq(ctx context.Context) (int64, error) {
 	var groups []string
 	if err := b.List(ctx, logPrefix, "/", func(o Object) bool {
@@ -104,7 +105,7 @@ func (b *Bucket) LastLogSeq(ctx context.Context) (int64, error) {
 	}
 	for i := len(groups) - 1; i >= 0; i-- {
 		var last int64
-		if err := b.List(ctx, groups[i], "", func(o Object) bool {
+		if err := b.List(ctx, groups[i], "/", func(o Object) bool {
 			if n, ok := logSeq(o.Key); ok && n > last {
 				last = n
 			}

@@ -18,7 +18,6 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
-	_ "gocloud.dev/blob/memblob" // mem:// buckets
 )
 
 // Bucket is an opened bucket. It is safe for concurrent use.
@@ -427,6 +426,19 @@ type Object struct {
 func (b *Bucket) List(ctx context.Context, prefix, delim string, fn func(Object) bool) error {
 	if err := retry(ctx, func() error { return b.fault("list", prefix) }); err != nil {
 		return err
+	}
+	if b.dir != "" && strings.HasSuffix(prefix, "/") {
+		if objs, ok, err := b.listDir(ctx, prefix, delim); ok {
+			if err != nil {
+				return err
+			}
+			for _, o := range objs {
+				if !fn(o) {
+					return nil
+				}
+			}
+			return nil
+		}
 	}
 	it := b.b.List(&blob.ListOptions{Prefix: prefix, Delimiter: delim})
 	for {

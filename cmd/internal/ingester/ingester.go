@@ -317,6 +317,10 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 	}
 
 	var failed []string
+	// Archives are marked processed oldest first and only while every older
+	// one walked was complete: the next walk stops at the newest marked
+	// archive, so one with a failed run must not hide behind a newer one.
+	complete := true
 	for i := len(docs) - 1; i >= 0; i-- {
 		f := docs[i]
 		base, _ := url.Parse(urls[i])
@@ -327,7 +331,8 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 			return 0, ctx.Err()
 		}
 		failed = append(failed, bad...)
-		if len(bad) == 0 && i > 0 {
+		complete = complete && len(bad) == 0
+		if complete && i > 0 {
 			if err := putState(ctx, ing.out, archiveKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
 				return 0, err
 			}

@@ -99,5 +99,8 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&cfg.Notify, "notify", nil, "URL to POST to when new runs are published, e.g. an ingester's http://HOST:PORT/api/notify (repeatable)")
 	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token sent with --notify")
 	f.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "runs per archive page (fixed for a bucket at its first start)")
+	f.StringVar(&cfg.Credentials, "credentials", "", "htpasswd file (bcrypt, htpasswd -B) of the users who may POST runs to "+UploadPath+"; reloaded when it changes; without it the endpoint is off")
+	f.Int64Var(&cfg.MaxUpload, "max-upload", cfg.MaxUpload, "most bytes one upload request may send (and make the server fetch)")
+	f.StringArrayVar(&cfg.UploadOrigins, "upload-allow-origin", nil, "origin (scheme://host[:port]) that uploads may name in result_url (repeatable; default none: result_url refused)")
 	return cmd
 }

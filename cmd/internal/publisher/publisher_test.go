@@ -50,6 +50,10 @@ func startServer(t *testing.T, ctx context.Context, url string) (*Server, string
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Run's first scan is asynchronous; tests want the bucket indexed.
+	if err := s.Scan(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()

@@ -31,6 +31,11 @@ type ServerConfig struct {
 	Author       string
 	Notify       []string // URLs to POST to when new runs are published
 	NotifyToken  string   // bearer token sent with them
+	// Credentials is an htpasswd file (bcrypt) of the users who may POST
+	// runs to /api/results/upload; "" turns the endpoint off (404).
+	Credentials   string
+	MaxUpload     int64    // bytes per upload request; 0 = DefaultMaxUpload
+	UploadOrigins []string // origins result_url may name; none = result_url refused
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -44,6 +49,7 @@ func DefaultServerConfig() ServerConfig {
 		FullScan:     5 * time.Minute,
 		PageSize:     100,
 		Author:       "wptfeed publisher",
+		MaxUpload:    DefaultMaxUpload,
 	}
 }
 
@@ -77,6 +83,7 @@ type Server struct {
 	rd     *renderer
 	m      *metrics
 	notify *notifier
+	up     *uploader // nil: uploads off
 
 	scanMu   sync.Mutex // one scan at a time
 	lastFull time.Time
@@ -138,14 +145,14 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server
 		subs:    map[string]*cachedDoc{},
 		archive: map[string]*feed.Document{},
 	}
+	if s.up, err = newUploader(s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	start := time.Now()
 	if err := s.idx.load(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("serve: read publication log: %w", err)
-	}
-	if err := s.Scan(ctx, false); err != nil {
-		s.Close()
-		return nil, err
 	}
 	s.log.Info("publication log loaded", "runs", s.idx.count(), "duration", time.Since(start).Round(time.Millisecond))
 	return s, nil
@@ -186,6 +193,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("publisher serving", "addr", s.ln.Addr().String(), "base_url", s.cfg.BaseURL, "bucket", s.bucket.URL(), "runs", s.idx.count())
 
 	go s.notify.run(ctx)
+	// The first quick scan runs while the server already answers from the
+	// log's tail: start-up costs the same at 100 runs and at 100,000.
+	if err := s.Scan(ctx, false); err != nil && ctx.Err() == nil {
+		s.log.Warn("scan failed", "err", err)
+	}
 	full := make(chan struct{}, 1)
 	full <- struct{}{}
 	go func() {
@@ -290,6 +302,9 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	s.route(mux, "GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+	if s.up != nil {
+		s.route(mux, "POST "+UploadPath, s.up.serveHTTP)
+	}
 	return mux
 }
 
@@ -299,12 +314,12 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	runs, pages, version := s.idx.snapshot()
 	q := f.query()
 	s.docMu.Lock()
 	c := s.subs[q]
 	s.docMu.Unlock()
-	if c == nil || c.version != version {
+	if c == nil || c.version != s.idx.currentVersion() {
+		runs, pages, version := s.idx.snapshot()
 		doc, err := s.rd.subscription(runs, pages, f)
 		if err != nil {
 			s.httpError(w, r, err)

@@ -107,28 +107,44 @@ func putFile(ctx context.Context, b *store.Bucket, runID, name, path string) (st
 		return store.Shard{}, fmt.Errorf("upload: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
-	magic, _ := br.Peek(2)
-	var r io.Reader = br
-	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-		pr, pw := io.Pipe()
-		go func() {
-			zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-			_, err := io.Copy(zw, br)
-			if err == nil {
-				err = zw.Close()
-			}
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		r = pr
-	}
-	s, err := b.PutShard(ctx, runID, name, r)
+	s, err := putShard(ctx, b, runID, name, f)
 	if err != nil {
 		return store.Shard{}, fmt.Errorf("upload: store %s as %s: %w", path, name, err)
 	}
 	return s, nil
 }
+
+// putShard streams r into the bucket as shard name of run runID, write-once:
+// as is when it starts with the gzip magic bytes, gzip-compressed on the fly
+// otherwise. It holds no more than a few buffers of r in memory. When it
+// returns, it has stopped reading r. Errors are those of store.PutShard,
+// which include r's own.
+func putShard(ctx context.Context, b *store.Bucket, runID, name string, r io.Reader) (store.Shard, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic, _ := br.Peek(2)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		return b.PutShard(ctx, runID, name, br)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		_, err := br.WriteTo(zw)
+		if err == nil {
+			err = zw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	s, err := b.PutShard(ctx, runID, name, pr)
+	// On success the compressor has finished; on error, closing the pipe
+	// makes its next write fail. Either way r is no longer read after this.
+	pr.CloseWithError(errShardAbandoned)
+	<-done
+	return s, err
+}
+
+var errShardAbandoned = errors.New("upload: shard write abandoned")
 
 // abandon deletes the shards of a run that will not be committed. They are
 // invisible without a manifest anyway; this only saves space.

@@ -1,0 +1,590 @@
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wptfeed/wptfeed/report"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// UploadPath is where runners POST runs (wpt.fyi's receiver API).
+const UploadPath = "/api/results/upload"
+
+// DefaultMaxUpload bounds the bytes of one upload request (and of the
+// reports it makes the publisher fetch).
+const DefaultMaxUpload = 1 << 30
+
+// Bounds of an upload besides --max-upload.
+const (
+	maxUploadShards = 1000     // result_file parts and result_url values
+	maxFieldBytes   = 64 << 10 // one form field other than result_file
+	maxURLFormBytes = 1 << 20  // an application/x-www-form-urlencoded body
+	maxRedirects    = 5
+)
+
+// uploader serves POST /api/results/upload: the shards of one run as
+// multipart result_file parts, or fetched from result_url, stored as they
+// arrive (never held in memory), validated as `publisher upload` validates
+// them, and committed with a manifest.
+type uploader struct {
+	s       *Server
+	creds   *credentials
+	max     int64
+	origins map[string]bool // normalised scheme://host[:port]
+	client  *http.Client    // for result_url
+}
+
+// newUploader returns the upload endpoint of s, or nil when it is off (no
+// credentials file configured).
+func newUploader(s *Server) (*uploader, error) {
+	cfg := s.cfg
+	if cfg.Credentials == "" {
+		if len(cfg.UploadOrigins) > 0 {
+			return nil, errors.New("serve: --upload-allow-origin needs --credentials (the upload endpoint is off without it)")
+		}
+		return nil, nil
+	}
+	if cfg.MaxUpload < 0 {
+		return nil, fmt.Errorf("serve: --max-upload %d is negative", cfg.MaxUpload)
+	}
+	u := &uploader{s: s, max: cfg.MaxUpload, origins: map[string]bool{}}
+	if u.max == 0 {
+		u.max = DefaultMaxUpload
+	}
+	for _, o := range cfg.UploadOrigins {
+		n, err := parseOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("serve: --upload-allow-origin %q: %w", o, err)
+		}
+		u.origins[n] = true
+	}
+	creds, err := loadCredentials(cfg.Credentials, s.log, s.now)
+	if err != nil {
+		return nil, err
+	}
+	u.creds = creds
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	u.client = &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: time.Minute,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       time.Minute,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > maxRedirects {
+				return fmt.Errorf("more than %d redirects", maxRedirects)
+			}
+			if !u.allowed(req.URL) {
+				return fmt.Errorf("redirected to %s: %w", req.URL.Redacted(), errOriginNotAllowed)
+			}
+			return nil
+		},
+		// No overall timeout: a large report takes as long as it takes; the
+		// request's context ends the fetch when the runner goes away.
+	}
+	return u, nil
+}
+
+// parseOrigin normalises an origin: scheme://host[:port] with the scheme
+// and host in lower case and a default port dropped.
+func parseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", err
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", errors.New("want an origin: scheme://host[:port], nothing after")
+	}
+	o, ok := origin(u)
+	if !ok {
+		return "", errors.New("want an http or https origin")
+	}
+	return o, nil
+}
+
+// origin returns u's normalised origin, or false if u is not http(s).
+func origin(u *url.URL) (string, bool) {
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "http" && scheme != "https") || u.Hostname() == "" {
+		return "", false
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return scheme + "://" + host, true
+	}
+	return scheme + "://" + host + ":" + port, true
+}
+
+func (u *uploader) allowed(x *url.URL) bool {
+	o, ok := origin(x)
+	return ok && u.origins[o]
+}
+
+var errOriginNotAllowed = errors.New("origin not allowed (see --upload-allow-origin)")
+
+// uploadError is a refused upload: its HTTP status and the reason sent to
+// the runner.
+type uploadError struct {
+	code int
+	msg  string
+}
+
+func (e *uploadError) Error() string { return e.msg }
+
+func refuse(code int, format string, args ...any) error {
+	return &uploadError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// uploadStatus maps an upload's error to its HTTP status; what is not
+// specific to uploads goes to the publisher's httpStatus table.
+func uploadStatus(err error) int {
+	var ue *uploadError
+	var tooLarge *http.MaxBytesError
+	var invalid *report.Error
+	switch {
+	case errors.As(err, &ue):
+		return ue.code
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &invalid):
+		return http.StatusBadRequest
+	}
+	return httpStatus(err)
+}
+
+// uploadResponse is the body of a 201 answer.
+type uploadResponse struct {
+	RunID     string `json:"run_id"`
+	FeedEntry string `json:"feed_entry"` // the atom:id of the run's entry
+	Manifest  string `json:"manifest"`   // URL of the run's manifest.json
+}
+
+// upload is one upload request in progress.
+type upload struct {
+	u      *uploader
+	r      *http.Request
+	body   *countingReader // the request body, limited to u.max
+	fetchd int64           // bytes fetched from result_url so far
+	runID  string
+	user   string
+
+	shards    []store.Shard
+	names     []string // the runner's name of each shard, for messages
+	labels    []string
+	overrides report.Metadata
+}
+
+func (u *uploader) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	user, password, ok := r.BasicAuth()
+	if ok {
+		var err error
+		if ok, err = u.creds.check(user, password); err != nil {
+			u.s.log.Error("upload refused", "err", err)
+			http.Error(w, "upload: unavailable: the server's credentials file is unusable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="wptfeed upload", charset="UTF-8"`)
+		http.Error(w, "upload: valid credentials required (HTTP Basic authentication)", http.StatusUnauthorized)
+		return
+	}
+	if r.ContentLength > u.max {
+		http.Error(w, fmt.Sprintf("upload: request of %d bytes larger than the server's limit of %d bytes (--max-upload)", r.ContentLength, u.max), http.StatusRequestEntityTooLarge)
+		return
+	}
+	t := u.s.now().UTC().Truncate(time.Microsecond)
+	up := &upload{u: u, r: r, runID: store.NewRunID(t), user: user}
+	res, err := up.run(w, t)
+	if err != nil {
+		code := uploadStatus(err)
+		if r.Context().Err() != nil {
+			u.s.log.Info("upload aborted by the runner", "user", user, "run_id", up.runID, "err", err)
+			return
+		}
+		if code >= 500 {
+			u.s.log.Error("upload failed", "user", user, "run_id", up.runID, "err", err)
+			http.Error(w, http.StatusText(code), code)
+			return
+		}
+		u.s.log.Info("upload refused", "user", user, "code", code, "err", err)
+		msg := err.Error()
+		if code == http.StatusRequestEntityTooLarge {
+			msg = fmt.Sprintf("upload: request larger than the server's limit of %d bytes (--max-upload)", u.max)
+		}
+		http.Error(w, msg, code)
+		return
+	}
+	u.s.log.Info("run uploaded", "user", user, "run_id", up.runID, "shards", len(up.shards))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", res.Manifest)
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(res)
+}
+
+// run reads the request, stores and validates the shards and commits the
+// run. On error nothing is visible and the stored shards are deleted.
+func (up *upload) run(w http.ResponseWriter, t time.Time) (*uploadResponse, error) {
+	ctx := up.r.Context()
+	err := up.receive(w)
+	if err == nil && len(up.shards) == 0 {
+		err = refuse(http.StatusBadRequest, "upload: no result_file part and no result_url field")
+	}
+	var m *store.Manifest
+	if err == nil {
+		m, err = up.validate(ctx, t)
+	}
+	if err == nil {
+		if err = up.u.s.bucket.PutManifest(ctx, up.runID, m); err != nil {
+			err = fmt.Errorf("upload: commit run %s: %w", up.runID, err)
+		}
+	}
+	if err != nil {
+		abandon(up.u.s.bucket, up.runID, up.shards)
+		return nil, err
+	}
+	up.u.s.publishNow(ctx, m)
+	return &uploadResponse{
+		RunID:     up.runID,
+		FeedEntry: EntryID(up.runID),
+		Manifest:  up.u.s.cfg.BaseURL + "/runs/" + up.runID + "/" + store.ManifestName,
+	}, nil
+}
+
+// receive reads the form, storing each result_file part and each
+// result_url's body as the next shard as it arrives.
+func (up *upload) receive(w http.ResponseWriter) error {
+	up.body = &countingReader{r: http.MaxBytesReader(unwrapWriter(w), up.r.Body, up.u.max)}
+	ct, _, _ := mime.ParseMediaType(up.r.Header.Get("Content-Type"))
+	if ct == "application/x-www-form-urlencoded" {
+		// result_url uploads with curl -d: small bodies only.
+		up.r.Body = http.MaxBytesReader(unwrapWriter(w), io.NopCloser(up.body), min(up.u.max, maxURLFormBytes))
+		if err := up.r.ParseForm(); err != nil {
+			return up.readError("form", err)
+		}
+		for _, v := range up.r.PostForm["result_url"] {
+			if err := up.fetch(v); err != nil {
+				return err
+			}
+		}
+		for k, vs := range up.r.PostForm {
+			for _, v := range vs {
+				up.field(k, v)
+			}
+		}
+		return nil
+	}
+	up.r.Body = io.NopCloser(up.body)
+	mr, err := up.r.MultipartReader()
+	if err != nil {
+		return refuse(http.StatusBadRequest, "upload: want a multipart/form-data body (curl -F): %v", err)
+	}
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return up.readError("form", err)
+		}
+		switch name := p.FormName(); name {
+		case "result_file":
+			err = up.store(p.FileName(), p)
+			var se *sourceError
+			if errors.As(err, &se) {
+				err = up.readError("result_file", se.err)
+			}
+		case "result_url":
+			var v string
+			if v, err = up.readField(name, p); err == nil {
+				err = up.fetch(v)
+			}
+		case "labels", "browser_name", "browser_version", "os_name", "os_version", "revision":
+			var v string
+			if v, err = up.readField(name, p); err == nil {
+				up.field(name, v)
+			}
+		default:
+			// Fields of wpt.fyi's receiver this one does not use
+			// (callback_url, screenshot_file…) and unknown ones.
+			if _, err = io.Copy(io.Discard, p); err != nil {
+				err = up.readError(name, err)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// field records a form field other than result_file and result_url; it
+// ignores fields it does not use.
+func (up *upload) field(name, v string) {
+	v = strings.TrimSpace(v)
+	switch name {
+	case "labels":
+		up.labels = append(up.labels, v)
+	case "browser_name":
+		up.overrides.Product = v
+	case "browser_version":
+		up.overrides.BrowserVersion = v
+	case "os_name":
+		up.overrides.OS = v
+	case "os_version":
+		up.overrides.OSVersion = v
+	case "revision":
+		up.overrides.Revision = v
+	}
+}
+
+func (up *upload) readField(name string, p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+	if err != nil {
+		return "", up.readError(name, err)
+	}
+	if len(b) > maxFieldBytes {
+		return "", refuse(http.StatusBadRequest, "upload: field %s is longer than %d bytes", name, maxFieldBytes)
+	}
+	return string(b), nil
+}
+
+// readError classifies an error reading the request body: too large, or
+// a malformed or cut-off body.
+func (up *upload) readError(what string, err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return fmt.Errorf("upload: read %s: %w", what, err)
+	}
+	return refuse(http.StatusBadRequest, "upload: read %s: %v", what, err)
+}
+
+// sourceError is a failure to read the report being stored, as opposed to
+// a failure of the bucket.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// store streams r into the bucket as the run's next shard; name is the
+// runner's name for it. A failure of r is returned as a *sourceError.
+func (up *upload) store(name string, r io.Reader) error {
+	if len(up.shards) == maxUploadShards {
+		return refuse(http.StatusBadRequest, "upload: more than %d shards", maxUploadShards)
+	}
+	shard := store.ShardName(len(up.shards))
+	if name == "" {
+		name = shard
+	}
+	src := &errReader{r: r}
+	s, err := putShard(up.r.Context(), up.u.s.bucket, up.runID, shard, src)
+	if err != nil {
+		if src.err != nil {
+			return &sourceError{src.err}
+		}
+		return fmt.Errorf("upload: store %s as %s: %w", name, shard, err)
+	}
+	up.shards = append(up.shards, s)
+	up.names = append(up.names, name)
+	return nil
+}
+
+// fetch stores the report at rawURL, which must be on an allowed origin,
+// as the run's next shard.
+func (up *upload) fetch(rawURL string) error {
+	rawURL = strings.TrimSpace(rawURL)
+	if len(up.u.origins) == 0 {
+		return refuse(http.StatusBadRequest, "upload: result_url is not accepted by this server (no origin allowed; see --upload-allow-origin)")
+	}
+	x, err := url.Parse(rawURL)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "upload: result_url %q: %v", rawURL, err)
+	}
+	if !up.u.allowed(x) {
+		return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), errOriginNotAllowed)
+	}
+	req, err := http.NewRequestWithContext(up.r.Context(), http.MethodGet, x.String(), nil)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), err)
+	}
+	req.Header.Set("User-Agent", "wptfeed-publisher")
+	resp, err := up.u.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, errOriginNotAllowed) {
+			return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), err)
+		}
+		return refuse(http.StatusBadGateway, "upload: fetch result_url %s: %v", x.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		code := http.StatusBadGateway
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			code = http.StatusBadRequest
+		}
+		return refuse(code, "upload: fetch result_url %s: %s", x.Redacted(), resp.Status)
+	}
+	// Fetched bytes count against the same limit as the request's.
+	err = up.store(x.Redacted(), &fetchLimit{up: up, r: resp.Body})
+	var se *sourceError
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &se) && !errors.As(err, &tooLarge) {
+		return refuse(http.StatusBadGateway, "upload: fetch result_url %s: %v", x.Redacted(), se.err)
+	}
+	return err
+}
+
+// validate reads the stored shards back, validates them as one run with
+// the upload's labels and overrides, and returns the run's manifest.
+func (up *upload) validate(ctx context.Context, t time.Time) (*store.Manifest, error) {
+	b := up.u.s.bucket
+	shards := make([]report.Shard, len(up.shards))
+	for i, s := range up.shards {
+		shards[i] = report.Shard{Name: up.names[i], Open: func() (io.ReadCloser, error) {
+			return b.OpenShard(ctx, up.runID, s.Name)
+		}}
+	}
+	// As wpt.fyi's receiver does, the uploader's name is one of the labels.
+	labels := append(splitLabels(up.labels), up.user)
+	res, err := report.CheckMetadata(ctx, shards, report.Options{
+		Limits:    report.DefaultLimits(),
+		Overrides: up.overrides,
+		Labels:    labels,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &store.Manifest{
+		Version:        1,
+		RunID:          up.runID,
+		Uploaded:       t,
+		Product:        res.Meta.Product,
+		BrowserVersion: res.Meta.BrowserVersion,
+		OS:             res.Meta.OS,
+		OSVersion:      res.Meta.OSVersion,
+		Revision:       res.Meta.Revision,
+		BrowserChannel: res.Meta.BrowserChannel,
+		Labels:         labels,
+		TimeStart:      res.TimeStart,
+		TimeEnd:        res.TimeEnd,
+		Shards:         up.shards,
+	}, nil
+}
+
+// splitLabels splits comma-separated labels, trimmed, dropping empty ones
+// and repeats, keeping their order.
+func splitLabels(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range in {
+		for _, x := range strings.Split(l, ",") {
+			if x = strings.TrimSpace(x); x != "" && !seen[x] {
+				seen[x] = true
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// publishNow adds a committed run to the feed at once instead of at the
+// next scan; a failure only delays it until that scan.
+func (s *Server) publishNow(ctx context.Context, m *store.Manifest) {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	if _, err := s.idx.sync(ctx); err != nil {
+		s.log.Warn("uploaded run not published yet; the next scan will", "run_id", m.RunID, "err", err)
+		return
+	}
+	ok, err := s.idx.publish(ctx, m)
+	if err != nil {
+		s.log.Warn("uploaded run not published yet; the next scan will", "run_id", m.RunID, "err", err)
+		return
+	}
+	if ok {
+		s.m.runs.Set(float64(s.idx.count()))
+		s.notify.poke()
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// errReader remembers the first error of r other than io.EOF, so that a
+// failed store can tell the source's failure from the bucket's.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// fetchLimit reads a fetched report, failing with *http.MaxBytesError once
+// the request body and every fetched report together exceed the limit.
+type fetchLimit struct {
+	up *upload
+	r  io.Reader
+}
+
+func (f *fetchLimit) Read(p []byte) (int, error) {
+	left := f.up.u.max - f.up.body.n - f.up.fetchd
+	if left < 0 {
+		return 0, &http.MaxBytesError{Limit: f.up.u.max}
+	}
+	if int64(len(p)) > left+1 {
+		p = p[:left+1]
+	}
+	n, err := f.r.Read(p)
+	f.up.fetchd += int64(n)
+	if int64(n) > left {
+		return int(left), &http.MaxBytesError{Limit: f.up.u.max}
+	}
+	return n, err
+}
+
+// unwrapWriter returns the server's own ResponseWriter under the route's
+// wrappers, so that http.MaxBytesReader can tell the server to close the
+// connection after a 413.
+func unwrapWriter(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
+}
