@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -96,6 +97,8 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, used in the feed's links (default http://ADDR)")
 	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often today's and yesterday's uploads are scanned for new runs (also the feed's max-age)")
 	f.DurationVar(&cfg.FullScan, "full-scan-interval", cfg.FullScan, "how often every day of the bucket is scanned, for runs other tools wrote with older ids")
+	f.StringVar(&cfg.Enclosures, "enclosures", "publisher", "how shards are downloaded: publisher (streamed by the publisher) or signed (a temporary redirect from the same permanent URL to a signed storage URL, where the driver can sign)")
+	f.DurationVar(&cfg.SignedExpiry, "signed-expiry", 15*time.Minute, "lifetime of signed storage URLs (with --enclosures=signed)")
 	f.StringArrayVar(&cfg.Notify, "notify", nil, "URL to POST to when new runs are published, e.g. an ingester's http://HOST:PORT/api/notify (repeatable)")
 	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token sent with --notify")
 	f.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "runs per archive page (fixed for a bucket at its first start)")

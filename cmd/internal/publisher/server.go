@@ -29,6 +29,12 @@ type ServerConfig struct {
 	FullScan     time.Duration // scans of every day, for runs other tools wrote with older ids
 	PageSize     int           // runs per archive page; fixed for a bucket at its first start
 	Author       string
+	// Enclosures is "publisher" (the publisher streams the shards) or
+	// "signed": /runs/<id>/<shard> answers a temporary redirect to a fresh
+	// time-limited signed storage URL where the driver can sign, so that
+	// downloads bypass the publisher. The feed's links stay the same.
+	Enclosures   string
+	SignedExpiry time.Duration
 	Notify       []string // URLs to POST to when new runs are published
 	NotifyToken  string   // bearer token sent with them
 	// Credentials is an htpasswd file (bcrypt) of the users who may POST
@@ -64,6 +70,9 @@ func (c *ServerConfig) Validate() error {
 	if c.ScanInterval <= 0 || c.FullScan <= 0 {
 		return errors.New("serve: --scan-interval and --full-scan-interval must be positive")
 	}
+	if c.Enclosures != "" && c.Enclosures != "publisher" && c.Enclosures != "signed" {
+		return fmt.Errorf("serve: --enclosures %q: want publisher or signed", c.Enclosures)
+	}
 	if c.PageSize < 1 || c.PageSize > 10000 {
 		return fmt.Errorf("serve: --page-size %d is not within 1..10000", c.PageSize)
 	}
@@ -85,6 +94,7 @@ type Server struct {
 	notify *notifier
 	up     *uploader // nil: uploads off
 
+	signOnce sync.Once
 	scanMu   sync.Mutex // one scan at a time
 	lastFull time.Time
 
@@ -419,6 +429,22 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "run "+id+" has no shard "+name, http.StatusNotFound)
 			return
 		}
+	}
+	if s.cfg.Enclosures == "signed" && name != store.ManifestName {
+		expiry := s.cfg.SignedExpiry
+		if expiry <= 0 {
+			expiry = 15 * time.Minute
+		}
+		u, err := s.bucket.SignedURL(r.Context(), key, expiry)
+		if err == nil {
+			// Temporary: the permanent URL is ours; the signed one expires.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+			return
+		}
+		s.signOnce.Do(func() {
+			s.log.Warn("the bucket's driver cannot sign URLs; serving enclosures from the publisher", "err", err)
+		})
 	}
 	a, err := s.bucket.Attributes(r.Context(), key)
 	if err != nil {
