@@ -114,7 +114,8 @@ func StatusKey(runID string) string { return "status/" + runID + ".json" }
 // EscapeTestPath turns a wpt test path ("/a/b.html?x=1#y") into a key
 // suffix that every gocloud driver stores as is and every file system
 // accepts: each byte outside A-Z a-z 0-9 and "/._-" becomes %XX (upper-case
-// hex); a "/" that would start an empty segment ("//") becomes %2F; the
+// hex); a "/" that would start an empty segment ("//") or end the path
+// becomes %2F; the
 // first "." of a "." or ".." segment becomes %2E. The leading "/" stays.
 // UnescapeTestPath reverses it.
 func EscapeTestPath(p string) string {
@@ -125,7 +126,7 @@ func EscapeTestPath(p string) string {
 		c := p[i]
 		switch {
 		case c == '/':
-			if i == 0 || !segStart {
+			if (i == 0 || !segStart) && i != len(p)-1 {
 				sb.WriteByte('/')
 				segStart = true
 				continue

@@ -205,6 +205,7 @@ func TestEscapeTestPath(t *testing.T) {
 		{"/./x", "/%2E/x"},
 		{"/a/..b", "/a/..b"},
 		{"/100%.html", "/100%25.html"},
+		{"/dir/", "/dir%2F"},
 	} {
 		got := EscapeTestPath(tc.in)
 		if got != tc.want {
