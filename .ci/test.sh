@@ -54,10 +54,9 @@ done
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 echo "== fuzz (short)"
-for target in $(go test -list '^Fuzz' ./report/ ./feed/ 2>/dev/null | grep '^Fuzz' || true); do
-  for pkg in ./report/ ./feed/; do
-    if go test -list "^${target}\$" "$pkg" 2>/dev/null | grep -q "^${target}\$"; then
-      go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s "$pkg"
-    fi
+for pkg in ./report/ ./feed/; do
+  targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
+  for target in $targets; do
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=2s "$pkg"
   done
 done
