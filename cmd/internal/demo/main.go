@@ -113,5 +113,6 @@ func run(ctx context.Context) error {
 	abs, _ := filepath.Abs(out)
 	fmt.Printf("\noutputs: %s (summaries under <revision>/, TestRun records under testruns/)\n", abs)
 	fmt.Println("keep it running: go run ./cmd/publisher serve  &  go run ./cmd/ingester run")
+	fmt.Println("dashboard and status feed: go run ./cmd/ingester serve, then open http://127.0.0.1:8081/")
 	return nil
 }
