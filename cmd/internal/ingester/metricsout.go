@@ -164,7 +164,19 @@ func (p *Processor) listKeys(ctx context.Context, prefix string) ([]string, erro
 }
 
 func (p *Processor) updateSeries(ctx context.Context, product string) error {
-	prefix := "metrics/points/" + productKey(product) + "/"
+	return rebuildSeries(ctx, p, "metrics/points/"+productKey(product)+"/", "metrics/series/"+productKey(product)+".json",
+		func(a, b seriesPoint) bool {
+			if !a.Time.Equal(b.Time) {
+				return a.Time.Before(b.Time)
+			}
+			return a.RunID < b.RunID
+		},
+		func(pts []seriesPoint) any { return series{Product: product, Points: pts} })
+}
+
+// rebuildSeries rewrites the series at key from the point files under
+// prefix, in less order, until the points did not change while it wrote.
+func rebuildSeries[T any](ctx context.Context, p *Processor, prefix, key string, less func(a, b T) bool, doc func([]T) any) error {
 	fp := func() (string, error) {
 		keys, err := p.listKeys(ctx, prefix)
 		return strings.Join(keys, "\n"), err
@@ -174,22 +186,17 @@ func (p *Processor) updateSeries(ctx context.Context, product string) error {
 		if err != nil {
 			return "", err
 		}
-		s := series{Product: product, Points: []seriesPoint{}}
+		pts := []T{}
 		for _, k := range keys {
-			var pt seriesPoint
+			var pt T
 			if ok, err := getState(ctx, p.Out, k, &pt); err != nil {
 				return "", err
 			} else if ok {
-				s.Points = append(s.Points, pt)
+				pts = append(pts, pt)
 			}
 		}
-		sort.Slice(s.Points, func(i, j int) bool {
-			if !s.Points[i].Time.Equal(s.Points[j].Time) {
-				return s.Points[i].Time.Before(s.Points[j].Time)
-			}
-			return s.Points[i].RunID < s.Points[j].RunID
-		})
-		return strings.Join(keys, "\n"), writeJSONTo(ctx, p.Out, "metrics/series/"+productKey(product)+".json", marshalTo(s))
+		sort.Slice(pts, func(i, j int) bool { return less(pts[i], pts[j]) })
+		return strings.Join(keys, "\n"), writeJSONTo(ctx, p.Out, key, marshalTo(doc(pts)))
 	}, fp)
 }
 
@@ -361,33 +368,14 @@ func (p *Processor) readSummary(ctx context.Context, sha, pid string) (*report.S
 }
 
 func (p *Processor) updateInteropSeries(ctx context.Context, filter string) error {
-	prefix := "metrics/interop-points/" + filter + "/"
-	fp := func() (string, error) {
-		keys, err := p.listKeys(ctx, prefix)
-		return strings.Join(keys, "\n"), err
-	}
-	return converge(ctx, func() (string, error) {
-		keys, err := p.listKeys(ctx, prefix)
-		if err != nil {
-			return "", err
-		}
-		s := interopSeries{Filter: filter, Points: []interopPoint{}}
-		for _, k := range keys {
-			var pt interopPoint
-			if ok, err := getState(ctx, p.Out, k, &pt); err != nil {
-				return "", err
-			} else if ok {
-				s.Points = append(s.Points, pt)
+	return rebuildSeries(ctx, p, "metrics/interop-points/"+filter+"/", "metrics/interop/"+filter+".json",
+		func(a, b interopPoint) bool {
+			if !a.Time.Equal(b.Time) {
+				return a.Time.Before(b.Time)
 			}
-		}
-		sort.Slice(s.Points, func(i, j int) bool {
-			if !s.Points[i].Time.Equal(s.Points[j].Time) {
-				return s.Points[i].Time.Before(s.Points[j].Time)
-			}
-			return s.Points[i].Revision < s.Points[j].Revision
-		})
-		return strings.Join(keys, "\n"), writeJSONTo(ctx, p.Out, "metrics/interop/"+filter+".json", marshalTo(s))
-	}, fp)
+			return a.Revision < b.Revision
+		},
+		func(pts []interopPoint) any { return interopSeries{Filter: filter, Points: pts} })
 }
 
 // finishPendingMetrics redoes the aggregates of runs whose ingester

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
@@ -519,19 +520,7 @@ func parseStatusFilter(q url.Values) (statusFilter, error) {
 			return statusFilter{}, fmt.Errorf("unknown query parameter %q (want product or label)", k)
 		}
 	}
-	clean := func(vs []string) []string {
-		var out []string
-		for _, v := range vs {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-					out = append(out, p)
-				}
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
-	return statusFilter{product: clean(q["product"]), label: clean(q["label"])}, nil
+	return statusFilter{product: httpx.List(q["product"]), label: httpx.List(q["label"])}, nil
 }
 
 // query is the filter's canonical query string ("" or "?…"), so that every
@@ -743,26 +732,8 @@ func newServeMetrics() *serveMetrics {
 	return m
 }
 
-type serveStatusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *serveStatusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *serveStatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // route mounts h at pattern, counting requests and timing them under the
 // pattern's name.
 func (s *StatusServer) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &serveStatusWriter{ResponseWriter: w, code: http.StatusOK}
-		h(sw, r)
-		s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
-		s.m.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
-	})
+	httpx.Route(mux, pattern, h, s.m.requests, s.m.latency)
 }

@@ -2,11 +2,11 @@ package publisher
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 )
 
 type metrics struct {
@@ -44,26 +44,8 @@ func newMetrics() *metrics {
 	return m
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // route mounts h at pattern, counting requests and timing them under the
 // pattern's name.
 func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h(sw, r)
-		s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
-		s.m.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
-	})
+	httpx.Route(mux, pattern, h, s.m.requests, s.m.latency)
 }

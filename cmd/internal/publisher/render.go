@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -34,19 +34,7 @@ func parseFilter(q url.Values) (filter, error) {
 			return filter{}, fmt.Errorf("unknown query parameter %q (want product, label or os)", k)
 		}
 	}
-	clean := func(vs []string) []string {
-		var out []string
-		for _, v := range vs {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-					out = append(out, p)
-				}
-			}
-		}
-		sort.Strings(out)
-		return out
-	}
-	return filter{product: clean(q["product"]), label: clean(q["label"]), os: clean(q["os"])}, nil
+	return filter{product: httpx.List(q["product"]), label: httpx.List(q["label"]), os: httpx.List(q["os"])}, nil
 }
 
 func (f filter) empty() bool { return len(f.product)+len(f.label)+len(f.os) == 0 }
