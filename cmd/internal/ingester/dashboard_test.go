@@ -1165,8 +1165,30 @@ func chromiumFlags(t *testing.T) []string {
 	return []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--hide-scrollbars", "--user-data-dir=" + t.TempDir(),
+		"--disable-dev-shm-usage", "--hide-scrollbars", "--user-data-dir=" + profileDir(t),
 	}
+}
+
+// profileDir is a fresh Chromium profile directory. Not t.TempDir: helper
+// processes of an exited Chromium may still write into it for a moment,
+// which makes TempDir's cleanup fail the test; this one is removed with a
+// few retries.
+func profileDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wptfeed-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 40 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Logf("could not remove Chromium profile %s", dir)
+	})
+	return dir
 }
 
 // dumpDOM loads u in headless Chromium, lets its scripts run and returns
