@@ -3,7 +3,9 @@
 package httpx
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +13,29 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// RequestMetrics returns the two metrics Route records, named
+// <prefix>_http_requests_total (by route and code) and
+// <prefix>_http_request_duration_seconds (by route).
+func RequestMetrics(prefix string) (*prometheus.CounterVec, *prometheus.HistogramVec) {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prefix + "_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: prefix + "_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+		}, []string{"route"})
+}
+
+// CheckBaseURL reports an error unless u is an absolute http(s) URL with a
+// host: the public URL a server builds its links from.
+func CheckBaseURL(u string) error {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", u)
+	}
+	return nil
+}
 
 // Route mounts h at pattern on mux, counting requests by pattern and status
 // code in requests and timing them by pattern in latency.

@@ -41,3 +41,20 @@ func TestRoute(t *testing.T) {
 		t.Errorf("got %v requests counted with code 418, want 1", got)
 	}
 }
+
+func TestCheckBaseURL(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"https://results.example.org", true},
+		{"http://127.0.0.1:8080/prefix", true},
+		{"ftp://x", false},
+		{"http://", false},
+		{"results.example.org", false},
+	} {
+		if err := CheckBaseURL(tc.in); (err == nil) != tc.ok {
+			t.Errorf("CheckBaseURL(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}

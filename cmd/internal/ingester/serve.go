@@ -82,9 +82,8 @@ func (c *ServeConfig) Validate() error {
 		return fmt.Errorf("serve: --max-entries %d is not within 1..%d", c.MaxEntries, maxServeEntries)
 	}
 	if c.BaseURL != "" {
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("serve: --base-url %q is not an http(s) URL", c.BaseURL)
+		if err := httpx.CheckBaseURL(c.BaseURL); err != nil {
+			return fmt.Errorf("serve: --base-url %w", err)
 		}
 	}
 	return nil
@@ -706,13 +705,6 @@ type serveMetrics struct {
 func newServeMetrics() *serveMetrics {
 	m := &serveMetrics{
 		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ingester_serve_http_requests_total", Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ingester_serve_http_request_duration_seconds", Help: "HTTP request latency by route.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
-		}, []string{"route"}),
 		records: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ingester_serve_status_records", Help: "Status records indexed, by state.",
 		}, []string{"state"}),
@@ -727,6 +719,7 @@ func newServeMetrics() *serveMetrics {
 			Name: "ingester_serve_scan_errors_total", Help: "Scans of status/ that failed or left records unread.",
 		}),
 	}
+	m.requests, m.latency = httpx.RequestMetrics("ingester_serve")
 	m.reg.MustRegister(m.requests, m.latency, m.records, m.scanDuration, m.lastScan, m.scanErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

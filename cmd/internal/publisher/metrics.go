@@ -21,13 +21,6 @@ type metrics struct {
 func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "publisher_http_requests_total", Help: "HTTP requests by route and status code.",
-		}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "publisher_http_request_duration_seconds", Help: "HTTP request latency by route.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
-		}, []string{"route"}),
 		runs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "publisher_runs_indexed", Help: "Runs in the publication log.",
 		}),
@@ -39,6 +32,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"kind"}),
 	}
+	m.requests, m.latency = httpx.RequestMetrics("publisher")
 	m.reg.MustRegister(m.requests, m.latency, m.runs, m.lastScan, m.scanDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -76,8 +77,10 @@ func (c *ServerConfig) Validate() error {
 	if c.PageSize < 1 || c.PageSize > 10000 {
 		return fmt.Errorf("serve: --page-size %d is not within 1..10000", c.PageSize)
 	}
-	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
-		return fmt.Errorf("serve: --base-url %q is not an http(s) URL", c.BaseURL)
+	if c.BaseURL != "" {
+		if err := httpx.CheckBaseURL(c.BaseURL); err != nil {
+			return fmt.Errorf("serve: --base-url %w", err)
+		}
 	}
 	return nil
 }
