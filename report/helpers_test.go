@@ -97,7 +97,7 @@ func (r *recorder) test(path string, raw []byte) error {
 		r.last = map[string][]byte{}
 	}
 	r.calls = append(r.calls, call{path, string(raw)})
-	r.last[path] = raw
+	r.last[path] = bytes.Clone(raw) // raw is reused after the call
 	return nil
 }
 

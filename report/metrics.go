@@ -161,13 +161,19 @@ type treeBuilder struct {
 	names     []string
 	parent    []int
 	index     map[string]int
-	testDir   []int // per test: its directory
+	testDir   []int // per test: its directory (unless noTests)
+	noTests   bool
 	lastDir   string
 	lastChain []int
 }
 
-func newTreeBuilder(n int) *treeBuilder {
-	b := &treeBuilder{index: make(map[string]int, n/8+1), testDir: make([]int, 0, n)}
+// newTreeBuilder returns a builder for n tests; with tests false, the tree
+// leaves the tests out.
+func newTreeBuilder(n int, tests bool) *treeBuilder {
+	b := &treeBuilder{index: make(map[string]int, n/8+1), noTests: !tests}
+	if tests {
+		b.testDir = make([]int, 0, n)
+	}
 	b.dir("/", -1)
 	return b
 }
@@ -197,7 +203,9 @@ func (b *treeBuilder) add(path string) []int {
 		}
 		b.lastDir, b.lastChain = d, chain
 	}
-	b.testDir = append(b.testDir, b.lastChain[len(b.lastChain)-1])
+	if !b.noTests {
+		b.testDir = append(b.testDir, b.lastChain[len(b.lastChain)-1])
+	}
 	return b.lastChain
 }
 
@@ -274,14 +282,26 @@ type DirMetrics struct {
 // RunMetrics computes the per-run metrics of every directory of s (see
 // [Entry] for the rules). The root "/" is always present. A nil s is an
 // empty run.
-func RunMetrics(s *Summary) *DirMetrics {
+func RunMetrics(s *Summary) *DirMetrics { return runMetrics(s, true) }
+
+// RunDirMetrics is RunMetrics without the per-test entries: Tests returns
+// none and Children only subdirectories. It keeps a few bytes a test
+// instead of about a hundred, for writing the directories' metrics.
+func RunDirMetrics(s *Summary) *DirMetrics { return runMetrics(s, false) }
+
+func runMetrics(s *Summary, keepTests bool) *DirMetrics {
 	order := sortedTests(s)
-	b := newTreeBuilder(len(order))
-	m := &DirMetrics{tests: make([]Entry, len(order))}
+	b := newTreeBuilder(len(order), keepTests)
+	m := &DirMetrics{}
+	if keepTests {
+		m.tests = make([]Entry, len(order))
+	}
 	var acc []Entry // per directory number
 	for ti, i := range order {
 		e := testEntry(s.paths[i], s.tests[i])
-		m.tests[ti] = e
+		if keepTests {
+			m.tests[ti] = e
+		}
 		for _, d := range b.add(e.Dir) {
 			for d >= len(acc) {
 				acc = append(acc, Entry{})
@@ -578,7 +598,7 @@ func Aligned(runs []AlignedRun) *AlignedMetrics {
 	testInts := make([]int, len(paths)*ints)
 	testFloats := make([]float64, len(paths)*n)
 	m.tests = make([]AlignedEntry, len(paths))
-	b := newTreeBuilder(len(paths))
+	b := newTreeBuilder(len(paths), true)
 	var acc []AlignedEntry
 	sc := alignedScratch{
 		ts:      make([]TestSummary, n),

@@ -134,6 +134,44 @@ func TestRunMetrics_Dirs(t *testing.T) {
 	}
 }
 
+// TestRunDirMetrics checks that the directories-only metrics are the same
+// as the full ones, without tests.
+func TestRunDirMetrics(t *testing.T) {
+	s := mtSummary(
+		mt{"/css/css-flexbox/a.html", "O", 1, 2},
+		mt{"/css/b.html", "F", 0, 0},
+		mt{"/fetch/api/d.any.html?include=x/y", "O", 0, 4},
+		mt{"/top.html", "P", 0, 0},
+	)
+	full, dirs := RunMetrics(s), RunDirMetrics(s)
+	if !reflect.DeepEqual(full.Dirs(), dirs.Dirs()) {
+		t.Errorf("Dirs: got %+v, want %+v", dirs.Dirs(), full.Dirs())
+	}
+	if got := dirs.Tests(); len(got) != 0 {
+		t.Errorf("Tests: got %d, want none", len(got))
+	}
+	var got []string
+	for _, e := range dirs.Children("/css/") {
+		got = append(got, e.Dir)
+	}
+	if want := []string{"/css/css-flexbox/"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Children(/css/): got %q, want %q", got, want)
+	}
+	if !reflect.DeepEqual(SeriesPoint(full), SeriesPoint(dirs)) {
+		t.Errorf("SeriesPoint differs")
+	}
+	var a, b bytes.Buffer
+	if err := full.WriteJSON(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := dirs.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("WriteJSON differs:\n%s\n%s", a.String(), b.String())
+	}
+}
+
 func TestTestDir(t *testing.T) {
 	for _, tt := range []struct{ path, want string }{
 		{"/a/b.html", "/a/"},

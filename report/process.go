@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -85,12 +84,12 @@ func Process(ctx context.Context, shards []Shard, opts Options) (*Result, error)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	p := &processor{
-		opts:    opts,
-		lim:     opts.Limits.withDefaults(),
-		shards:  shards,
-		seed:    maphash.MakeSeed(),
-		entries: make(map[string]*entry),
-		res:     make([]shardResult, len(shards)),
+		opts:   opts,
+		lim:    opts.Limits.withDefaults(),
+		shards: shards,
+		seed:   maphash.MakeSeed(),
+		index:  make(map[string]int32),
+		res:    make([]shardResult, len(shards)),
 	}
 	p.failed.Store(math.MaxInt64)
 	h := sha1.New()
@@ -155,9 +154,20 @@ type processor struct {
 	seed   maphash.Seed
 	res    []shardResult
 
-	mu      sync.Mutex // guards entries and the entries' fields (not entry.mu)
-	entries map[string]*entry
+	mu     sync.Mutex               // guards index, blocks, n, spill and the entries
+	index  map[string]int32         // trimmed test path → entry number
+	blocks [][]entry                // the entries, entryBlock to a block
+	n      int32                    // entries in use
+	spill  map[int32][]int          // shards ≥ 64 holding copies, by entry (rare)
+	unk    map[int32]map[string]int // unknown subtest statuses of the winning copy, by entry (rare)
+
+	testMu [64]sync.Mutex // serialise opts.Test calls of one path (striped by entry number)
 }
+
+// entryBlock is the number of entries in one block of processor.blocks.
+// Blocks never move or grow, so the store grows without doubling or
+// copying: what it holds is what the run needs, about 90 bytes a test.
+const entryBlock = 1024
 
 // shardResult is what one shard contributes besides its results.
 type shardResult struct {
@@ -169,26 +179,64 @@ type shardResult struct {
 	err      error
 }
 
-// entry is one test path of the merged run.
+// entry is one test path of the merged run. It is stored by value and kept
+// small: a full report has tens of thousands.
 type entry struct {
 	path     string
-	shard    int // first position in merged order
-	index    int
-	status   string
-	pass     int
-	total    int
-	unk      map[string]int // unknown subtest statuses of the winning copy
+	status   string // of the winning copy (interned by the scanner)
 	digest   uint64
-	size     int
-	win      int // shard of the winning copy
-	winIndex int // its index in the shard's results
-
-	copies   int
-	empties  int   // copies with an empty status
-	shardsIn []int // shards holding copies
+	shards   uint64 // bit i: shard i holds a copy (shards ≥ 64 in processor.spill)
+	pass     int32  // of the winning copy; counts and sizes fit: see register
+	total    int32
+	size     int32
+	index    int32 // first position in merged order: shard and index in it
+	shard    int32
+	win      int32 // the winning copy: shard and index in it
+	winIndex int32
+	copies   int32
+	empties  int32 // copies with an empty status
 	pending  bool  // two differing copies with an empty status seen
+	unknown  bool  // the winning copy has unknown subtest statuses (processor.unk)
+}
 
-	mu sync.Mutex // serialises opts.Test calls for this path
+// entry returns entry i.
+func (p *processor) entry(i int32) *entry { return &p.blocks[i/entryBlock][i%entryBlock] }
+
+// newEntry returns a new zero entry and its number.
+func (p *processor) newEntry() (int32, *entry) {
+	i := p.n
+	if int(i)%entryBlock == 0 {
+		p.blocks = append(p.blocks, make([]entry, entryBlock))
+	}
+	p.n++
+	return i, p.entry(i)
+}
+
+// addShard records that shard idx holds a copy of entry i.
+func (p *processor) addShard(i int32, e *entry, idx int) {
+	if idx < 64 {
+		e.shards |= 1 << idx
+		return
+	}
+	if !slices.Contains(p.spill[i], idx) {
+		if p.spill == nil {
+			p.spill = map[int32][]int{}
+		}
+		p.spill[i] = append(p.spill[i], idx)
+	}
+}
+
+// shardsOf lists the shards holding copies of entry i, in order.
+func (p *processor) shardsOf(i int32, e *entry) []int {
+	var out []int
+	for s := range 64 {
+		if e.shards&(1<<s) != 0 {
+			out = append(out, s)
+		}
+	}
+	more := slices.Clone(p.spill[i])
+	slices.Sort(more)
+	return append(out, more...)
 }
 
 // checkPath returns why a trimmed test path is invalid, or "".
@@ -215,43 +263,51 @@ func checkPath(path string) string {
 // register adds one result copy to the merged run and passes it to opts.Test
 // when it becomes the path's current copy.
 func (p *processor) register(idx, n int, path string, info *resultInfo, raw []byte) error {
+	if n >= math.MaxInt32 || len(raw) >= math.MaxInt32 || info.subtests >= math.MaxInt32 {
+		// Out of reach of the default limits (a 4 GiB shard); entries
+		// keep these in 32 bits.
+		return &Error{Code: CodeTooLarge, Shard: p.shards[idx].Name, Offset: -1, Test: path,
+			Err: errors.New("more than 2^31-1 results, subtests or bytes in one result")}
+	}
 	digest := maphash.Bytes(p.seed, raw)
 	p.mu.Lock()
-	e := p.entries[path]
+	i, ok := p.index[path]
+	var e *entry
 	forward := false
-	if e == nil {
-		e = &entry{path: path, shard: idx, index: n, copies: 1, shardsIn: []int{idx}}
+	if !ok {
+		i, e = p.newEntry()
+		p.index[path] = i
+		e.path, e.shard, e.index, e.copies = path, int32(idx), int32(n), 1
+		p.addShard(i, e, idx)
 		if info.status == "" {
 			e.empties = 1
 		}
-		e.set(idx, n, info, digest, len(raw))
-		p.entries[path] = e
+		p.set(i, e, idx, n, info, digest, len(raw))
 		forward = true
 	} else {
+		e = p.entry(i)
 		e.copies++
 		if info.status == "" {
 			e.empties++
 		}
-		if !slices.Contains(e.shardsIn, idx) {
-			e.shardsIn = append(e.shardsIn, idx)
-		}
-		if idx < e.shard || idx == e.shard && n < e.index {
-			e.shard, e.index = idx, n
+		p.addShard(i, e, idx)
+		if int32(idx) < e.shard || int32(idx) == e.shard && int32(n) < e.index {
+			e.shard, e.index = int32(idx), int32(n)
 		}
 		switch {
-		case e.digest == digest && e.size == len(raw):
-			if idx < e.win || idx == e.win && n < e.winIndex {
-				e.win, e.winIndex = idx, n // the earliest of identical copies
+		case e.digest == digest && int(e.size) == len(raw):
+			if int32(idx) < e.win || int32(idx) == e.win && int32(n) < e.winIndex {
+				e.win, e.winIndex = int32(idx), int32(n) // the earliest of identical copies
 			}
 		case info.status == "":
 			if e.status == "" {
 				e.pending = true
 			}
 		case e.status == "":
-			e.set(idx, n, info, digest, len(raw))
+			p.set(i, e, idx, n, info, digest, len(raw))
 			forward = true
 		default:
-			a, b := min(e.win, idx), max(e.win, idx)
+			a, b := min(int(e.win), idx), max(int(e.win), idx)
 			p.mu.Unlock()
 			var msg string
 			if a == b {
@@ -263,13 +319,14 @@ func (p *processor) register(idx, n int, path string, info *resultInfo, raw []by
 		}
 	}
 	test := p.opts.Test
+	mu := &p.testMu[i%int32(len(p.testMu))]
 	if forward && test != nil {
-		e.mu.Lock()
+		mu.Lock()
 	}
 	p.mu.Unlock()
 	if forward && test != nil {
-		err := test(path, bytes.Clone(raw))
-		e.mu.Unlock()
+		err := test(path, raw)
+		mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("report: test %q: %w", path, err)
 		}
@@ -277,9 +334,20 @@ func (p *processor) register(idx, n int, path string, info *resultInfo, raw []by
 	return nil
 }
 
-func (e *entry) set(idx, n int, info *resultInfo, digest uint64, size int) {
-	e.status, e.pass, e.total, e.unk = info.status, info.pass, info.subtests, info.unknown
-	e.digest, e.size, e.win, e.winIndex = digest, size, idx, n
+// set makes a copy entry i's winning copy. The caller holds p.mu.
+func (p *processor) set(i int32, e *entry, idx, n int, info *resultInfo, digest uint64, size int) {
+	e.status, e.pass, e.total = info.status, int32(info.pass), int32(info.subtests)
+	e.digest, e.size, e.win, e.winIndex = digest, int32(size), int32(idx), int32(n)
+	e.unknown = len(info.unknown) > 0
+	switch {
+	case e.unknown:
+		if p.unk == nil {
+			p.unk = map[int32]map[string]int{}
+		}
+		p.unk[i] = info.unknown
+	case p.unk != nil:
+		delete(p.unk, i)
+	}
 }
 
 func isInvalidUTF8(se *jsontext.SyntacticError) bool {
@@ -381,15 +449,19 @@ func (p *processor) finish(sum string) (*Result, error) {
 	r.RunInfo = merged
 
 	// Tests, in merged-report order.
-	list := make([]*entry, 0, len(p.entries))
-	for _, e := range p.entries {
-		list = append(list, e)
+	// The entries are numbered in arrival order; sort the numbers. The
+	// index is no longer needed: drop it before the summary is built.
+	p.index = nil
+	list := make([]int32, p.n)
+	for i := range list {
+		list[i] = int32(i)
 	}
-	slices.SortFunc(list, func(a, b *entry) int {
-		if a.shard != b.shard {
-			return a.shard - b.shard
+	slices.SortFunc(list, func(a, b int32) int {
+		ea, eb := p.entry(a), p.entry(b)
+		if ea.shard != eb.shard {
+			return int(ea.shard - eb.shard)
 		}
-		return a.index - b.index
+		return int(ea.index - eb.index)
 	})
 	r.Summary = newSummary(len(list))
 	type unknownKey struct{ kind, status string }
@@ -408,28 +480,30 @@ func (p *processor) finish(sum string) (*Result, error) {
 		}
 		u.count += n
 	}
-	for _, e := range list {
+	for _, i := range list {
+		e := p.entry(i)
 		if e.pending && e.status == "" {
-			slices.Sort(e.shardsIn)
-			return nil, &Error{Code: CodeDuplicateTest, Shard: p.shards[e.shardsIn[len(e.shardsIn)-1]].Name, Offset: -1, Test: e.path,
-				Err: fmt.Errorf("different copies, none finished (all with an empty status), in shard %s", e.shardNames(p.shards))}
+			in := p.shardsOf(i, e)
+			return nil, &Error{Code: CodeDuplicateTest, Shard: p.shards[in[len(in)-1]].Name, Offset: -1, Test: e.path,
+				Err: fmt.Errorf("different copies, none finished (all with an empty status), in shard %s", p.shardNames(in))}
 		}
-		r.Summary.add(e.path, TestSummary{Status: StatusAbbrev(e.status), Counts: Counts{Pass: e.pass, Total: e.total}})
-		r.Subtests += e.total
+		r.Summary.appendNew(e.path, TestSummary{Status: StatusAbbrev(e.status), Counts: Counts{Pass: int(e.pass), Total: int(e.total)}})
+		r.Subtests += int(e.total)
 		if e.copies > 1 {
-			warns.add(Warning{Code: WarnDuplicateResolved, Test: e.path, Message: e.duplicateMessage(p.shards)})
+			warns.add(Warning{Code: WarnDuplicateResolved, Test: e.path, Message: p.duplicateMessage(i, e)})
 		}
 		if !IsTestStatus(e.status) {
 			note(unknownKey{"test", e.status}, 1, e.path)
 		}
-		if len(e.unk) > 0 {
-			statuses := make([]string, 0, len(e.unk))
-			for s := range e.unk {
+		if e.unknown {
+			unk := p.unk[i]
+			statuses := make([]string, 0, len(unk))
+			for s := range unk {
 				statuses = append(statuses, s)
 			}
 			slices.Sort(statuses)
 			for _, s := range statuses {
-				note(unknownKey{"subtest", s}, e.unk[s], e.path)
+				note(unknownKey{"subtest", s}, unk[s], e.path)
 			}
 		}
 	}
@@ -447,19 +521,18 @@ func (p *processor) finish(sum string) (*Result, error) {
 	return r, nil
 }
 
-// shardNames lists the shards holding copies of the test, in order.
-func (e *entry) shardNames(shards []Shard) string {
-	slices.Sort(e.shardsIn)
-	names := make([]string, len(e.shardsIn))
-	for i, s := range e.shardsIn {
-		names[i] = strconv.Quote(shards[s].Name)
+// shardNames quotes the names of shards.
+func (p *processor) shardNames(shards []int) string {
+	names := make([]string, len(shards))
+	for i, s := range shards {
+		names[i] = strconv.Quote(p.shards[s].Name)
 	}
 	return strings.Join(names, ", ")
 }
 
-// duplicateMessage describes a resolved duplicate. It depends only on the
-// set of copies, not on the order in which they were seen.
-func (e *entry) duplicateMessage(shards []Shard) string {
+// duplicateMessage describes a resolved duplicate, entry i. It depends only
+// on the set of copies, not on the order in which they were seen.
+func (p *processor) duplicateMessage(i int32, e *entry) string {
 	var why string
 	switch {
 	case e.status == "" || e.empties == 0:
@@ -470,7 +543,7 @@ func (e *entry) duplicateMessage(shards []Shard) string {
 		why = "identical copies and copies with an empty status"
 	}
 	return fmt.Sprintf("%d copies of the test in shard %s; kept the copy with status %s from shard %q (%s)",
-		e.copies, e.shardNames(shards), strconv.Quote(e.status), shards[e.win].Name, why)
+		e.copies, p.shardNames(p.shardsOf(i, e)), strconv.Quote(e.status), p.shards[e.win].Name, why)
 }
 
 // warnings collects warnings, keeping at most maxWarningsPerCode per code.

@@ -101,8 +101,9 @@ type Options struct {
 	// Test, when non-nil, receives each test result of the merged run: its
 	// trimmed path and the compact JSON bytes of its result object exactly as
 	// in the shard (whitespace removed, nothing else changed; the "test"
-	// member keeps its untrimmed value). raw is a fresh slice owned by the
-	// callee.
+	// member keeps its untrimmed value). raw is valid only until Test
+	// returns (its array is reused for the next result, which saves a copy
+	// of every result): copy it to keep it.
 	//
 	// Test may be called from several goroutines at once, but never
 	// concurrently for the same path. It is called for the first copy of a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -102,7 +103,12 @@ type TestSummary struct {
 type Summary struct {
 	paths []string
 	tests []TestSummary
-	index map[string]int
+
+	// index maps paths to positions. Process leaves it nil (a run's paths
+	// are unique) and Get builds it on first use: it would cost about as
+	// much memory as the rest of the summary.
+	indexOnce sync.Once
+	index     map[string]int
 }
 
 // newSummary returns an empty summary with room for n tests.
@@ -110,17 +116,27 @@ func newSummary(n int) *Summary {
 	return &Summary{
 		paths: make([]string, 0, n),
 		tests: make([]TestSummary, 0, n),
-		index: make(map[string]int, n),
 	}
 }
 
-// add appends a test, or replaces it in place if the path is present.
+// add appends a test, or replaces it in place if the path is present. It
+// keeps the index, and is for building a summary from input that may
+// repeat paths.
 func (s *Summary) add(path string, ts TestSummary) {
+	if s.index == nil {
+		s.index = make(map[string]int)
+	}
 	if i, ok := s.index[path]; ok {
 		s.tests[i] = ts
 		return
 	}
 	s.index[path] = len(s.paths)
+	s.paths = append(s.paths, path)
+	s.tests = append(s.tests, ts)
+}
+
+// appendNew appends a test whose path is not in s (not checked).
+func (s *Summary) appendNew(path string, ts TestSummary) {
 	s.paths = append(s.paths, path)
 	s.tests = append(s.tests, ts)
 }
@@ -138,6 +154,14 @@ func (s *Summary) Get(path string) (TestSummary, bool) {
 	if s == nil {
 		return TestSummary{}, false
 	}
+	s.indexOnce.Do(func() {
+		if s.index == nil {
+			s.index = make(map[string]int, len(s.paths))
+			for i, p := range s.paths {
+				s.index[p] = i
+			}
+		}
+	})
 	i, ok := s.index[path]
 	if !ok {
 		return TestSummary{}, false
