@@ -16,7 +16,12 @@
 # time to `gzip -dc` over the same shards, for:
 #   gzip -dc SHARDS > /dev/null
 #   ingester process --out file://TMP/out1 --per-test=false SHARDS
-#   ingester process --out file://TMP/out2 SHARDS          (per-test files on)
+#   ingester process --out file://TMP/out2 SHARDS          (per-test files, one per test)
+#   ingester process --out file://TMP/out2 --per-test-layout=packed SHARDS
+#                                                           (per-test files packed in one object)
+#
+# The output directories are on TMPDIR's disk (default /tmp); to take the disk
+# out of the measurement, run with TMPDIR=/dev/shm.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -103,22 +108,21 @@ run_scale() {
 	echo
 	echo "scale $scale: ${#shards[@]} shards, $(mb "$zsize") MB compressed, $(mb "$usize") MB decompressed" \
 		"(generated in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s)"
-	printf '%-34s %8s %13s %8s\n' "command" "wall_s" "peak_rss_MB" "x_gzip"
+	printf '%-40s %8s %13s %8s\n' "command" "wall_s" "peak_rss_MB" "x_gzip"
 
 	measure gzip sh -c 'exec gzip -dc "$@" >/dev/null' gzip "${shards[@]}"
 	local gz=$wall
-	printf '%-34s %8s %13s %8s\n' "gzip -dc" "$wall" "$rss" "1.00"
+	printf '%-40s %8s %13s %8s\n' "gzip -dc" "$wall" "$rss" "1.00"
 
 	local label args
-	for label in per-test=false per-test=true; do
-		if [[ $label == per-test=false ]]; then
-			args=(process --out "file://$tmp/out1" --per-test=false "${shards[@]}")
-		else
-			args=(process --out "file://$tmp/out2" "${shards[@]}")
-		fi
+	for label in per-test=false per-test-layout=files per-test-layout=packed; do
+		case $label in
+		per-test=false) args=(process --out "file://$tmp/out1" --per-test=false "${shards[@]}") ;;
+		*) args=(process --out "file://$tmp/out2" "--$label" "${shards[@]}") ;;
+		esac
 		measure ingester "$ingester" "${args[@]}"
 		rss_of[$scale,$label]=$rss
-		printf '%-34s %8s %13s %8s\n' "ingester process --$label" "$wall" "$rss" \
+		printf '%-40s %8s %13s %8s\n' "ingester process --$label" "$wall" "$rss" \
 			"$(awk -v a="$wall" -v b="$gz" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
 		echo "  result: $(tail -n 1 "$tmp/ingester.out")"
 	done
@@ -133,7 +137,7 @@ if [[ $GROWTH == 1 ]]; then
 	run_scale "$scale2"
 	echo
 	echo "peak RSS growth from scale $SCALE to $scale2:"
-	for label in per-test=false per-test=true; do
+	for label in per-test=false per-test-layout=files per-test-layout=packed; do
 		a=${rss_of[$SCALE,$label]} b=${rss_of[$scale2,$label]}
 		echo "  ingester process --$label: $a MB -> $b MB ($(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", b / a }'))"
 	done

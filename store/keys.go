@@ -88,6 +88,8 @@ func ShardName(i int) string { return fmt.Sprintf("shard-%03d.json.gz", i) }
 //
 //	<sha>/<product id>-summary_v2.json.gz      summary_v2
 //	<sha>/<product id>/<escaped test path>    one gzip JSON per test
+//	<sha>/<product id>-tests.gz                the same, packed (--per-test-layout=packed)
+//	<sha>/<product id>-tests-index.json.gz     where each test is in the pack
 //	testruns/<run id>.json                     TestRun record
 //	status/<run id>.json                       status record, written last
 //	state/...                                  the ingester's own state
@@ -103,6 +105,15 @@ func TestPrefix(sha, productID string) string { return sha + "/" + productID + "
 // TestKey is the key of one test's per-test file.
 func TestKey(sha, productID, testPath string) string {
 	return sha + "/" + productID + EscapeTestPath(testPath)
+}
+
+// TestPackKey is the key of a run's packed per-test files: the per-test
+// files' bytes (gzip members) one after another, sorted by test path.
+func TestPackKey(sha, productID string) string { return sha + "/" + productID + "-tests.gz" }
+
+// TestPackIndexKey is the key of the index of a run's TestPackKey.
+func TestPackIndexKey(sha, productID string) string {
+	return sha + "/" + productID + "-tests-index.json.gz"
 }
 
 // TestRunKey is the key of a run's TestRun record.

@@ -78,6 +78,8 @@ type dashboard struct {
 
 	rootMu sync.Mutex
 	roots  map[string]dashRoot // run id → root metrics
+
+	packs *packReader // per-test files of runs ingested with --per-test-layout=packed
 }
 
 type dashAsset struct {
@@ -99,6 +101,7 @@ func newDashboard(s *StatusServer) *dashboard {
 		aligned: newDashCache[*dashAlignedSet](dashAlignedCache, 0),
 		files:   newDashCache[[]byte](dashFileCache, s.cfg.ScanInterval),
 		roots:   map[string]dashRoot{},
+		packs:   &packReader{b: s.out, maxSize: dashMaxTestFile},
 	}
 	sub, err := fs.Sub(dashWeb, "web")
 	if err != nil {
@@ -916,7 +919,14 @@ type dashTestFile struct {
 // run has none (ingested without per-test files).
 func (d *dashboard) readTestFile(ctx context.Context, rec *statusRec, test string) (*dashTestFile, error) {
 	key := store.TestKey(rec.status.Revision, rec.status.ProductID, test)
-	rc, err := d.s.out.NewReader(ctx, key)
+	var rc io.ReadCloser
+	var err error
+	if rec.status.PerTest == LayoutPacked {
+		key = store.TestPackKey(rec.status.Revision, rec.status.ProductID) + " (" + test + ")"
+		rc, err = d.packs.open(ctx, rec.status.Revision, rec.status.ProductID, test)
+	} else {
+		rc, err = d.s.out.NewReader(ctx, key)
+	}
 	if store.IsNotFound(err) {
 		return nil, nil
 	}

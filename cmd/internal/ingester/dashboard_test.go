@@ -69,6 +69,7 @@ type dashSpec struct {
 	cfg     reportgen.Config
 	labels  []string
 	perturb func(i int, res map[string]any) bool // false drops the test
+	layout  string                               // of per-test files; "" is LayoutFiles
 }
 
 var (
@@ -130,7 +131,7 @@ func buildDashFixture(dir string) error {
 		{id: dashFirefox, labels: []string{"buildbot"},
 			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 1, Product: "firefox", BrowserVersion: "127.0", Revision: dashRev1,
 				TimeStart: ms(dashT1.Add(time.Hour))},
-			perturb: dashFlipCSS},
+			perturb: dashFlipCSS, layout: LayoutPacked},
 		{id: dashChromeDev, labels: []string{"buildbot"},
 			cfg: reportgen.Config{Seed: 3, Scale: 0.02, Shards: 1, BrowserVersion: "128.0.6600.0", Channel: "canary", Revision: dashRev1,
 				TimeStart: ms(dashT1.Add(2 * time.Hour))}},
@@ -175,7 +176,7 @@ func dashFlipCSS(i int, res map[string]any) bool {
 }
 
 // ingestDashRun generates a run's shards, perturbs them and ingests them
-// with the ingester's own Processor (per-test files on).
+// with the ingester's own Processor (per-test files on, in sp.layout).
 func ingestDashRun(ctx context.Context, out *store.Bucket, sp dashSpec) error {
 	shards := max(sp.cfg.Shards, 1)
 	var in []report.Shard
@@ -211,7 +212,7 @@ func ingestDashRun(ctx context.Context, out *store.Bucket, sp dashSpec) error {
 		}})
 	}
 	uploaded, _ := store.RunTime(sp.id)
-	p := &Processor{Out: out, ResultsBase: "https://results.test", PerTest: true, Limits: report.DefaultLimits(),
+	p := &Processor{Out: out, ResultsBase: "https://results.test", PerTest: true, Layout: sp.layout, Limits: report.DefaultLimits(),
 		Log: discardLogger(), Now: func() time.Time { return uploaded.Add(time.Minute) }}
 	st, err := p.Ingest(ctx, RunInput{RunID: sp.id, Uploaded: uploaded, Shards: in, Labels: sp.labels,
 		FeedEntry: "tag:wptfeed.org,2026:run:" + sp.id})

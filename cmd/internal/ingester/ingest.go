@@ -22,6 +22,7 @@ type Processor struct {
 	Out         *store.Bucket
 	ResultsBase string // absolute URL prefix of the out bucket's objects, no trailing "/"
 	PerTest     bool
+	Layout      string // of per-test files: LayoutFiles ("" too) or LayoutPacked
 	Limits      report.Limits
 	Writers     int    // concurrent per-test writes
 	TempDir     string // where the per-test spool lives; "" = os.TempDir
@@ -89,7 +90,15 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 		return p.finish(ctx, st, start)
 	}
 	if sp != nil {
-		if err := p.writeTests(ctx, sp, sha, pid); err != nil {
+		recs := sp.files(res.Tests)
+		if p.Layout == LayoutPacked {
+			err = p.writePack(ctx, sp, recs, sha, pid)
+			st.PerTest = LayoutPacked
+		} else {
+			err = p.writeTests(ctx, sp, recs, sha, pid)
+			st.PerTest = LayoutFiles
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -221,14 +230,14 @@ func (p *Processor) putJSON(ctx context.Context, key string, v any) error {
 }
 
 // writeTests copies the spooled per-test files to the bucket concurrently.
-func (p *Processor) writeTests(ctx context.Context, sp *spool, sha, pid string) error {
+func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []spoolRec, sha, pid string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n := p.Writers
 	if n <= 0 {
 		n = 16
 	}
-	paths := make(chan string)
+	next := make(chan spoolRec)
 	var (
 		wg       sync.WaitGroup
 		once     sync.Once
@@ -238,10 +247,11 @@ func (p *Processor) writeTests(ctx context.Context, sp *spool, sha, pid string) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for path := range paths {
-				data, err := sp.Read(path)
-				if err == nil {
-					err = p.Out.WriteBytes(ctx, store.TestKey(sha, pid, path), data, store.WriteOptions{ContentType: "application/gzip"})
+			var buf []byte
+			for r := range next {
+				var err error
+				if buf, err = sp.read(r, buf); err == nil {
+					err = p.Out.WriteBytes(ctx, store.TestKey(sha, pid, r.path), buf, store.WriteOptions{ContentType: "application/gzip"})
 				}
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
@@ -249,13 +259,13 @@ func (p *Processor) writeTests(ctx context.Context, sp *spool, sha, pid string) 
 			}
 		}()
 	}
-	for _, path := range sp.order {
+	for _, r := range recs {
 		select {
-		case paths <- path:
+		case next <- r:
 		case <-ctx.Done():
 		}
 	}
-	close(paths)
+	close(next)
 	wg.Wait()
 	if firstErr != nil {
 		return fmt.Errorf("ingest: per-test files: %w", firstErr)

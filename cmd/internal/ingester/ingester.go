@@ -34,6 +34,7 @@ type Config struct {
 	Interval       time.Duration
 	ResultsBaseURL string // default: the out bucket's URL
 	PerTest        bool
+	Layout         string // per-test layout: LayoutFiles or LayoutPacked
 	Limits         report.Limits
 	Workers        int           // runs ingested in parallel
 	Retries        int           // attempts per run within one poll
@@ -58,6 +59,7 @@ func DefaultConfig() Config {
 		Out:            DefaultOut,
 		Interval:       10 * time.Second,
 		PerTest:        true,
+		Layout:         LayoutFiles,
 		Limits:         report.DefaultLimits(),
 		Workers:        2,
 		Retries:        3,
@@ -79,6 +81,9 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.Feed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("run: --feed %q is not an http(s) URL", c.Feed)
+	}
+	if err := checkLayout(c.Layout); err != nil {
+		return fmt.Errorf("run: %w", err)
 	}
 	for _, o := range c.AllowOrigins {
 		if _, err := parseOrigin(o); err != nil {
@@ -157,7 +162,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
 		MaxFeedBytes:  cfg.MaxFeedBytes,
 		CheckRedirect: ing.checkRedirect,
 	})
-	ing.proc = &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Limits: cfg.Limits, Log: log}
+	ing.proc = &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: log}
 	return ing, nil
 }
 

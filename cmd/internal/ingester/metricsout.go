@@ -112,7 +112,7 @@ func marshalTo(v any) func(*bytes.Buffer) error {
 // writeRunMetrics writes a VALID run's own metrics and its pending marker,
 // before its status record.
 func (p *Processor) writeRunMetrics(ctx context.Context, runID string, res *report.Result, tr *TestRun) error {
-	m := report.RunMetrics(res.Summary)
+	m := report.RunDirMetrics(res.Summary)
 	if err := writeJSONTo(ctx, p.Out, "metrics/runs/"+runID+".json", func(buf *bytes.Buffer) error { return m.WriteJSON(buf) }); err != nil {
 		return err
 	}

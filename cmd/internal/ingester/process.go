@@ -23,6 +23,7 @@ type ProcessConfig struct {
 	Labels         []string
 	Overrides      report.Metadata
 	PerTest        bool
+	Layout         string // per-test layout: LayoutFiles or LayoutPacked
 	Limits         report.Limits
 	ResultsBaseURL string
 	RunID          string // default: a new run id
@@ -30,7 +31,7 @@ type ProcessConfig struct {
 
 // DefaultProcessConfig returns the defaults of `ingester process`.
 func DefaultProcessConfig() ProcessConfig {
-	return ProcessConfig{Out: DefaultOut, PerTest: true, Limits: report.DefaultLimits()}
+	return ProcessConfig{Out: DefaultOut, PerTest: true, Layout: LayoutFiles, Limits: report.DefaultLimits()}
 }
 
 // Validate checks the configuration.
@@ -40,6 +41,9 @@ func (c *ProcessConfig) Validate() error {
 	}
 	if len(c.Files) == 0 {
 		return errors.New("process: no report files given")
+	}
+	if err := checkLayout(c.Layout); err != nil {
+		return fmt.Errorf("process: %w", err)
 	}
 	if c.RunID != "" && !store.ValidRunID(c.RunID) {
 		return fmt.Errorf("process: --run-id %q is not a run id (like 20261127T211222.123456Z-ab12)", c.RunID)
@@ -85,7 +89,7 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 		}})
 	}
 	stop := showProgress(progress, &read, total)
-	p := &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Limits: cfg.Limits, Log: discardLogger()}
+	p := &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: discardLogger()}
 	st, err := p.Ingest(ctx, in)
 	stop()
 	return st, time.Since(start), err

@@ -53,6 +53,7 @@ type Status struct {
 	ResultsURL string           `json:"results_url,omitempty"`
 	Tests      int              `json:"tests"`
 	Subtests   int              `json:"subtests"`
+	PerTest    string           `json:"per_test,omitempty"` // layout of the per-test files (LayoutFiles, LayoutPacked); none if empty
 	Ingested   time.Time        `json:"ingested_at"`
 }
 

@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -12,14 +14,20 @@ import (
 // until the run is known to be valid and its product id (which hashes every
 // byte of the report) is known. Nothing of a rejected run reaches the bucket.
 type spool struct {
-	mu    sync.Mutex
-	f     *os.File
-	off   int64
-	index map[string]span // last copy of each path wins
-	order []string        // paths in first-seen order
+	mu   sync.Mutex
+	f    *os.File
+	off  int64
+	recs []spoolRec // in the order added; a path added again replaces its earlier copy
 }
 
-type span struct{ off, n int64 }
+// spoolRec is one per-test file in the spool: 32 bytes a test (the path
+// string is the one the report package keeps), where a map would cost three
+// times as much.
+type spoolRec struct {
+	path string
+	off  int64
+	n    int64
+}
 
 var gzipPool = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
@@ -32,7 +40,7 @@ func newSpool(dir string) (*spool, error) {
 		return nil, fmt.Errorf("ingest: per-test spool: %w", err)
 	}
 	os.Remove(f.Name()) // gone when closed, even after a crash
-	return &spool{f: f, index: map[string]span{}}, nil
+	return &spool{f: f}, nil
 }
 
 // Add compresses raw and appends it; safe for concurrent use.
@@ -50,24 +58,51 @@ func (s *spool) Add(path string, raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("ingest: per-test spool: %w", err)
 	}
-	if _, ok := s.index[path]; !ok {
-		s.order = append(s.order, path)
-	}
-	s.index[path] = span{s.off, int64(n)}
+	s.recs = append(s.recs, spoolRec{path: path, off: s.off, n: int64(n)})
 	s.off += int64(n)
 	return nil
 }
 
-// Read returns the stored bytes of path.
-func (s *spool) Read(path string) ([]byte, error) {
-	s.mu.Lock()
-	sp := s.index[path]
-	s.mu.Unlock()
-	p := make([]byte, sp.n)
-	if _, err := s.f.ReadAt(p, sp.off); err != nil {
+// files returns the spooled files, one per path (the last copy added), in
+// the order their paths were first added. tests is the run's number of
+// distinct tests: when every path was added once, as in nearly every run,
+// the records are returned as they are, without an index.
+func (s *spool) files(tests int) []spoolRec {
+	if len(s.recs) == tests {
+		return s.recs
+	}
+	last := make(map[string]int, tests)
+	for i, r := range s.recs {
+		last[r.path] = i
+	}
+	out := make([]spoolRec, 0, len(last))
+	for i, r := range s.recs {
+		if j, ok := last[r.path]; ok {
+			if j != i {
+				r = s.recs[j]
+			}
+			out = append(out, r)
+			delete(last, r.path)
+		}
+	}
+	return out
+}
+
+// byPath sorts spooled files by path, as the packed layout's index has them.
+func byPath(recs []spoolRec) {
+	slices.SortFunc(recs, func(a, b spoolRec) int { return strings.Compare(a.path, b.path) })
+}
+
+// read returns the stored bytes of r, in buf if it is large enough.
+func (s *spool) read(r spoolRec, buf []byte) ([]byte, error) {
+	if int64(cap(buf)) < r.n {
+		buf = make([]byte, r.n)
+	}
+	buf = buf[:r.n]
+	if _, err := s.f.ReadAt(buf, r.off); err != nil {
 		return nil, fmt.Errorf("ingest: per-test spool: %w", err)
 	}
-	return p, nil
+	return buf, nil
 }
 
 func (s *spool) Close() error { return s.f.Close() }

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
+	"github.com/wptfeed/wptfeed/report/reportgen"
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// TestProcess_Layouts runs `ingester process` on one generated report with
+// each per-test layout: the packed layout holds, for every test, exactly
+// the bytes of the per-test file the files layout writes, and its index is
+// sorted and covers the pack without gaps.
+func TestProcess_Layouts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	in := t.TempDir()
+	shards, err := reportgen.WriteFiles(in, "run", reportgen.Config{Seed: 5, Scale: 0.02, Shards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	process := func(layout string) (out string, st ingester.Status) {
+		t.Helper()
+		out = t.TempDir()
+		stdout, stderr, err := exec(t, ctx, ingesterCmd, append([]string{"process", "--out", out, "--per-test-layout", layout}, shards...)...)
+		if err != nil {
+			t.Fatalf("process --per-test-layout=%s: %v\n%s%s", layout, err, stdout, stderr)
+		}
+		id := strings.Fields(stdout)[2]
+		readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(id, ":")+".json"), &st)
+		if st.State != ingester.StateValid || st.PerTest != layout {
+			t.Fatalf("%s: status %+v", layout, st)
+		}
+		return out, st
+	}
+	filesOut, st := process(ingester.LayoutFiles)
+	packedOut, st2 := process(ingester.LayoutPacked)
+	if st.ProductID != st2.ProductID || st.Tests != st2.Tests {
+		t.Fatalf("the two runs differ: %+v, %+v", st, st2)
+	}
+	sha, pid := st.Revision, st.ProductID
+
+	// The files layout has no pack, the packed layout no per-test files.
+	if _, err := os.Stat(filepath.Join(filesOut, filepath.FromSlash(store.TestPackKey(sha, pid)))); !os.IsNotExist(err) {
+		t.Errorf("files layout wrote a pack (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(packedOut, sha, pid)); !os.IsNotExist(err) {
+		t.Errorf("packed layout wrote per-test files (%v)", err)
+	}
+
+	var idx struct {
+		Pack  string            `json:"pack"`
+		Tests []json.RawMessage `json:"tests"`
+	}
+	readGzipJSON(t, filepath.Join(packedOut, filepath.FromSlash(store.TestPackIndexKey(sha, pid))), &idx)
+	if want := pid + "-tests.gz"; idx.Pack != want {
+		t.Errorf("index names pack %q, want %q", idx.Pack, want)
+	}
+	pack, err := os.ReadFile(filepath.Join(packedOut, sha, idx.Pack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Tests) != st.Tests {
+		t.Fatalf("index lists %d tests, the run has %d", len(idx.Tests), st.Tests)
+	}
+	var prev string
+	var next int64
+	for _, raw := range idx.Tests {
+		var e [3]any
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatalf("index entry %s: %v", raw, err)
+		}
+		path, off, n := e[0].(string), int64(e[1].(float64)), int64(e[2].(float64))
+		if path <= prev {
+			t.Fatalf("index not sorted: %q after %q", path, prev)
+		}
+		if off != next {
+			t.Fatalf("%s: offset %d, want %d (no gaps)", path, off, next)
+		}
+		prev, next = path, off+n
+		want, err := os.ReadFile(filepath.Join(filesOut, sha, pid, filepath.FromSlash(store.EscapeTestPath(path))))
+		if err != nil {
+			t.Fatalf("files layout: %v", err)
+		}
+		if !bytes.Equal(pack[off:off+n], want) {
+			t.Fatalf("%s: pack bytes differ from the per-test file", path)
+		}
+	}
+	if next != int64(len(pack)) {
+		t.Errorf("index covers %d bytes of a %d-byte pack", next, len(pack))
+	}
+	// The whole pack is a valid gzip stream of the results, one after another.
+	zr, err := gzip.NewReader(bytes.NewReader(pack))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(zr)
+	var tests []string
+	for {
+		var r struct {
+			Test string `json:"test"`
+		}
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("gzip -dc of the pack: %v", err)
+		}
+		tests = append(tests, strings.TrimSpace(r.Test))
+	}
+	if len(tests) != st.Tests || !slices.IsSorted(tests) {
+		t.Errorf("the pack decompresses to %d results (sorted: %v), want %d sorted", len(tests), slices.IsSorted(tests), st.Tests)
+	}
+
+	// A rejected run leaves its status record only.
+	bad := filepath.Join(in, "bad.json")
+	os.WriteFile(bad, []byte(`{"results": [{"test": "/a.html", "status": "OK"}], "run_info": {"product": "chrome"}}`), 0o644)
+	out := t.TempDir()
+	if _, _, err := exec(t, ctx, ingesterCmd, "process", "--out", out, "--per-test-layout", "packed", bad); err == nil {
+		t.Fatal("process of an invalid run succeeded")
+	}
+	var left []string
+	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(out, p)
+			left = append(left, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if len(left) != 1 || !strings.HasPrefix(left[0], "status/") {
+		t.Errorf("a rejected run left %q, want its status record only", left)
+	}
+
+	// An unknown layout is refused before anything is read.
+	_, stderr, err := exec(t, ctx, ingesterCmd, "process", "--out", t.TempDir(), "--per-test-layout", "zip", shards[0])
+	if err == nil || !strings.Contains(err.Error()+stderr, `--per-test-layout "zip"`) {
+		t.Errorf("--per-test-layout=zip: got %v %s", err, stderr)
+	}
+}

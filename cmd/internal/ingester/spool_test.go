@@ -1,0 +1,56 @@
+package ingester
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"testing"
+)
+
+// TestSpool_LastCopyWins: a path added again (report.Options.Test's
+// replacement of an unfinished copy) keeps its first position and its last
+// bytes.
+func TestSpool_LastCopyWins(t *testing.T) {
+	sp, err := newSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for _, add := range []struct{ path, raw string }{
+		{"/b.html", `{"status":""}`},
+		{"/a.html", `{"status":"OK"}`},
+		{"/b.html", `{"status":"PASS"}`},
+		{"/c.html", `{"status":"FAIL"}`},
+	} {
+		if err := sp.Add(add.path, []byte(add.raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := sp.files(3)
+	var got []string
+	for _, r := range recs {
+		data, err := sp.read(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(zr)
+		got = append(got, r.path+" "+string(raw))
+	}
+	want := []string{`/b.html {"status":"PASS"}`, `/a.html {"status":"OK"}`, `/c.html {"status":"FAIL"}`}
+	if len(got) != len(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("file %d: got %s, want %s", i, got[i], want[i])
+		}
+	}
+	byPath(recs)
+	if recs[0].path != "/a.html" || recs[2].path != "/c.html" {
+		t.Errorf("byPath: got %s, %s, %s", recs[0].path, recs[1].path, recs[2].path)
+	}
+}
