@@ -13,6 +13,7 @@ import (
 
 	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
 	"github.com/wptfeed/wptfeed/store/storetest"
 	"github.com/wptfeed/wptfeed/testdata"
@@ -152,6 +153,43 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 		if before[k] != v {
 			t.Errorf("a second pass changed %s", k)
 		}
+	}
+
+	// 7. A run processed with the packed layout: one test read back with a
+	// range read of the pack, as the README tells readers to.
+	small, err := reportgen.WriteFiles(in, "small", reportgen.Config{Seed: 9, Scale: 0.01, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err = exec(t, ctx, ingesterCmd, append([]string{"process", "--out", outURL, "--per-test-layout", "packed"}, small...)...)
+	if err != nil {
+		t.Fatalf("process --per-test-layout=packed: %v\n%s%s", err, stdout, stderr)
+	}
+	packedID := strings.TrimSuffix(strings.Fields(stdout)[2], ":")
+	readJSONObject(t, out, store.StatusKey(packedID), &st)
+	if st.State != "VALID" || st.PerTest != ingester.LayoutPacked {
+		t.Fatalf("status of the packed run = %+v", st)
+	}
+	var idx struct {
+		Tests [][3]any `json:"tests"`
+	}
+	if err := json.Unmarshal(readGzipObject(t, out, store.TestPackIndexKey(st.Revision, st.ProductID)), &idx); err != nil || len(idx.Tests) != st.Tests {
+		t.Fatalf("pack index: %d tests (%v), want %d", len(idx.Tests), err, st.Tests)
+	}
+	e := idx.Tests[len(idx.Tests)/2]
+	test, off, n := e[0].(string), int64(e[1].(float64)), int64(e[2].(float64))
+	rr, err := out.NewRangeReader(ctx, store.TestPackKey(st.Revision, st.ProductID), off, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Close()
+	zr, err := gzip.NewReader(rr)
+	if err != nil {
+		t.Fatalf("range %d+%d of the pack: %v", off, n, err)
+	}
+	var res map[string]any
+	if err := json.NewDecoder(zr).Decode(&res); err != nil || strings.TrimSpace(fmt.Sprint(res["test"])) != test {
+		t.Errorf("range %d+%d of the pack holds %v (%v), want test %s", off, n, res["test"], err, test)
 	}
 }
 
