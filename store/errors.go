@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"gocloud.dev/gcerrors"
 )
@@ -35,6 +36,11 @@ func IsTemporary(err error) bool {
 func classify(err error, op, key string) error {
 	if err == nil {
 		return nil
+	}
+	if op != "write" && errors.Is(err, syscall.ENOTDIR) {
+		// A file bucket asked for "a/b" where "a" is an object: on an
+		// object store, "a/b" simply does not exist.
+		return fmt.Errorf("store: %s %q: %w", op, key, ErrNotFound)
 	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:

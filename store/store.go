@@ -156,7 +156,11 @@ func (b *Bucket) exists(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	ok, err := b.b.Exists(ctx, key)
-	return ok, classify(err, "stat", key)
+	err = classify(err, "stat", key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return ok, err
 }
 
 // NewReader opens key for reading, or returns ErrNotFound.

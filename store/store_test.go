@@ -108,6 +108,26 @@ func TestBucket_NotFound(t *testing.T) {
 			if err := b.Delete(ctx, "missing"); err != nil {
 				t.Errorf("Delete: got %v, want nil", err)
 			}
+			// Under an object, as if it were a directory: on a file
+			// bucket the file system answers ENOTDIR.
+			if err := b.WriteBytes(ctx, "obj", []byte("x"), WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.ReadAll(ctx, "obj/under"); !IsNotFound(err) {
+				t.Errorf("ReadAll under an object: got %v, want ErrNotFound", err)
+			}
+			if _, err := b.NewRangeReader(ctx, "obj/under", 0, 1); !IsNotFound(err) {
+				t.Errorf("NewRangeReader under an object: got %v, want ErrNotFound", err)
+			}
+			if _, err := b.Attributes(ctx, "obj/under"); !IsNotFound(err) {
+				t.Errorf("Attributes under an object: got %v, want ErrNotFound", err)
+			}
+			if ok, err := b.Exists(ctx, "obj/under"); ok || err != nil {
+				t.Errorf("Exists under an object: got %v, %v", ok, err)
+			}
+			if err := b.Delete(ctx, "obj/under"); err != nil {
+				t.Errorf("Delete under an object: got %v, want nil", err)
+			}
 		})
 	}
 }
