@@ -49,7 +49,8 @@ type ServeConfig struct {
 	Out          string
 	Addr         string        // HOST:PORT; port 0 picks one
 	BaseURL      string        // public URL of the server, for links; default http://Addr
-	ScanInterval time.Duration // how often status/ is listed; also the feed's max-age
+	ScanInterval time.Duration // how often today's and yesterday's records are listed; also the feed's max-age
+	FullScan     time.Duration // how often all of status/ is listed (records of runs with older ids)
 	MaxEntries   int           // entries of a feed document (each filtered view too)
 }
 
@@ -59,6 +60,7 @@ func DefaultServeConfig() ServeConfig {
 		Out:          DefaultOut,
 		Addr:         "127.0.0.1:8081",
 		ScanInterval: 2 * time.Second,
+		FullScan:     time.Minute,
 		MaxEntries:   500,
 	}
 }
@@ -77,6 +79,9 @@ func (c *ServeConfig) Validate() error {
 	}
 	if c.ScanInterval <= 0 {
 		return errors.New("serve: --scan-interval must be positive")
+	}
+	if c.FullScan <= 0 {
+		return errors.New("serve: --full-scan-interval must be positive")
 	}
 	if c.MaxEntries < 1 || c.MaxEntries > maxServeEntries {
 		return fmt.Errorf("serve: --max-entries %d is not within 1..%d", c.MaxEntries, maxServeEntries)
@@ -207,6 +212,7 @@ func (s *StatusServer) Run(ctx context.Context) error {
 	s.log.Info("status server serving", "addr", s.Addr(), "base_url", s.cfg.BaseURL, "out", s.out.URL(), "records", s.count())
 	t := time.NewTicker(s.cfg.ScanInterval)
 	defer t.Stop()
+	lastFull := time.Now() // NewStatusServer scanned everything
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,7 +223,14 @@ func (s *StatusServer) Run(ctx context.Context) error {
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
 		case <-t.C:
-			if err := s.Scan(ctx); err != nil && ctx.Err() == nil {
+			var err error
+			if time.Since(lastFull) >= s.cfg.FullScan {
+				lastFull = time.Now()
+				err = s.Scan(ctx)
+			} else {
+				err = s.ScanRecent(ctx, time.Now())
+			}
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("scan incomplete; retrying next interval", "err", err)
 			}
 		}
@@ -232,25 +245,43 @@ const scanReaders = 16
 // for good (records are write-once).
 var errBadRecord = errors.New("serve: unreadable status record")
 
-// Scan lists status/ and indexes the records it has not read yet. A record
-// that cannot be decoded is logged and skipped for good; a record that
-// cannot be read now (a temporary storage error) is tried again by the next
-// scan, and Scan returns the error after indexing the others.
+// Scan lists all of status/ and indexes the records it has not read yet. A
+// record that cannot be decoded is logged and skipped for good; a record
+// that cannot be read now (a temporary storage error) is tried again by the
+// next scan, and Scan returns the error after indexing the others.
 func (s *StatusServer) Scan(ctx context.Context) error {
+	return s.scan(ctx, []string{"status/"})
+}
+
+// ScanRecent is Scan of the records whose run ids are of the day of now or
+// the day before (UTC): the records a running ingester writes, found with
+// a listing as long as two days' runs, not as all of history. Records of
+// runs with older ids wait for the next Scan (ServeConfig.FullScan).
+func (s *StatusServer) ScanRecent(ctx context.Context, now time.Time) error {
+	now = now.UTC()
+	return s.scan(ctx, []string{
+		"status/" + now.AddDate(0, 0, -1).Format("20060102"),
+		"status/" + now.Format("20060102"),
+	})
+}
+
+func (s *StatusServer) scan(ctx context.Context, prefixes []string) error {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	start := time.Now()
 	var ids []string
-	err := s.out.List(ctx, "status/", "", func(o store.Object) bool {
-		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "status/"), ".json")
-		if ok && store.ValidRunID(id) && !s.seen[id] {
-			ids = append(ids, id)
+	for _, prefix := range prefixes {
+		err := s.out.List(ctx, prefix, "", func(o store.Object) bool {
+			id, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, "status/"), ".json")
+			if ok && store.ValidRunID(id) && !s.seen[id] {
+				ids = append(ids, id)
+			}
+			return true
+		})
+		if err != nil {
+			s.m.scanErrors.Inc()
+			return fmt.Errorf("serve: list status records: %w", err)
 		}
-		return true
-	})
-	if err != nil {
-		s.m.scanErrors.Inc()
-		return fmt.Errorf("serve: list status records: %w", err)
 	}
 
 	recs := make([]*statusRec, len(ids))

@@ -40,7 +40,8 @@ are gzip-compressed when accepted and may be cached for --scan-interval.`,
 	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address HOST:PORT")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, used in the feed's links (default http://ADDR)")
-	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often new status records are looked for (also the feed's max-age)")
+	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often new status records of today's and yesterday's runs are looked for (also the feed's max-age)")
+	f.DurationVar(&cfg.FullScan, "full-scan-interval", cfg.FullScan, "how often all status records are listed, for runs with older ids (a catch-up)")
 	f.IntVar(&cfg.MaxEntries, "max-entries", cfg.MaxEntries, "entries of the feed, newest first (of each filtered view too)")
 	return cmd
 }

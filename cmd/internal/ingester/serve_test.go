@@ -568,6 +568,7 @@ func TestStatusServer_HTTP(t *testing.T) {
 func TestStatusServer_Scan(t *testing.T) {
 	cfg := statusTestConfig()
 	cfg.ScanInterval = 20 * time.Millisecond
+	cfg.FullScan = 20 * time.Millisecond // the records' ids are of a fixed day: full scans only
 	const bad = "20261127T160000Z-broken"
 	env := newStatusTestEnv(t, cfg, func(b *store.Bucket) {
 		ctx := context.Background()
@@ -631,6 +632,35 @@ func TestStatusServer_Scan(t *testing.T) {
 	feedtest.Jing(t, body)
 }
 
+// TestStatusServer_ScanRecent: a quick scan reads the records of today's
+// and yesterday's runs only; a full scan finds the rest.
+func TestStatusServer_ScanRecent(t *testing.T) {
+	ctx := context.Background()
+	cfg := statusTestConfig()
+	cfg.Out, cfg.Addr = t.TempDir(), "127.0.0.1:0"
+	s, err := NewStatusServer(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC) // yesterday is Feb 28
+	for _, id := range []string{"20260301T002000Z-today", "20260228T235900Z-yesterday", "20260227T120000Z-older", "20250301T002000Z-lastyear"} {
+		putStatusRecord(t, s.out, Status{RunID: id, State: StateEmpty, Ingested: now})
+	}
+	if err := s.ScanRecent(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.count(); got != 2 {
+		t.Errorf("after a quick scan: %d records, want 2 (today's and yesterday's)", got)
+	}
+	if err := s.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.count(); got != 4 {
+		t.Errorf("after a full scan: %d records, want 4", got)
+	}
+}
+
 func TestStatusServer_EmptyBucket(t *testing.T) {
 	ctx := context.Background()
 	cfg := statusTestConfig()
@@ -662,6 +692,7 @@ func TestServeConfig_Validate(t *testing.T) {
 		{"no out", func(c *ServeConfig) { c.Out = "" }, false},
 		{"no addr", func(c *ServeConfig) { c.Addr = "" }, false},
 		{"zero scan interval", func(c *ServeConfig) { c.ScanInterval = 0 }, false},
+		{"zero full scan interval", func(c *ServeConfig) { c.FullScan = 0 }, false},
 		{"zero max entries", func(c *ServeConfig) { c.MaxEntries = 0 }, false},
 		{"huge max entries", func(c *ServeConfig) { c.MaxEntries = maxServeEntries + 1 }, false},
 		{"base url not http", func(c *ServeConfig) { c.BaseURL = "ftp://x" }, false},
