@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -69,4 +70,56 @@ func roundTrip(t *testing.T, rawURL string) {
 	if err := b.List(ctx, "open/", "", func(store.Object) bool { n++; return true }); err != nil || n == 0 {
 		t.Errorf("%s: list: %d keys, %v", rawURL, n, err)
 	}
+}
+
+// TestOpen_GCSCredentials: without Google Cloud credentials, a gs:// URL
+// fails to open with an error that says what to do, and nothing is printed
+// to stdout (gcsblob's default opener prints a warning there, which would
+// mix with `publisher upload`'s run id); a public bucket's anonymous URL
+// opens without credentials, silently.
+func TestOpen_GCSCredentials(t *testing.T) {
+	home := t.TempDir()
+	for k, v := range map[string]string{
+		"GOOGLE_APPLICATION_CREDENTIALS": "", "HOME": home, "CLOUDSDK_CONFIG": home,
+		"STORAGE_EMULATOR_HOST": "", "STORAGE_EMULATOR_HOST_GRPC": "",
+	} {
+		t.Setenv(k, v)
+	}
+	stdout := captureStdout(t, func() {
+		_, err := store.Open(context.Background(), "gs://wptfeed-test-bucket")
+		if err == nil || !strings.Contains(err.Error(), "no Google Cloud credentials") || !strings.Contains(err.Error(), "GOOGLE_APPLICATION_CREDENTIALS") {
+			t.Errorf("Open without credentials: got %v, want an error naming GOOGLE_APPLICATION_CREDENTIALS", err)
+		}
+		for _, u := range []string{"gs://wptfeed-test-bucket?anonymous=true", "gs://wptfeed-test-bucket?access_id=-"} {
+			b, err := store.Open(context.Background(), u)
+			if err != nil {
+				t.Errorf("Open(%s): %v", u, err)
+				continue
+			}
+			b.Close()
+		}
+	})
+	if stdout != "" {
+		t.Errorf("Open printed to stdout: %q", stdout)
+	}
+}
+
+// captureStdout runs f with os.Stdout redirected and returns what f printed.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		p, _ := io.ReadAll(r)
+		done <- string(p)
+	}()
+	defer func() { os.Stdout = saved }()
+	f()
+	w.Close()
+	return <-done
 }

@@ -18,6 +18,7 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
+	"gocloud.dev/blob/gcsblob"
 )
 
 // Bucket is an opened bucket. It is safe for concurrent use.
@@ -77,7 +78,12 @@ func Open(ctx context.Context, rawURL string) (*Bucket, error) {
 	if u.Scheme == "file" {
 		return openFile(u)
 	}
-	b, err := blob.OpenBucket(ctx, rawURL)
+	var b *blob.Bucket
+	if u.Scheme == gcsblob.Scheme {
+		b, err = openGCS(ctx, u)
+	} else {
+		b, err = blob.OpenBucket(ctx, rawURL)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", rawURL, err)
 	}
