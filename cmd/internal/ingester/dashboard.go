@@ -496,7 +496,8 @@ func isHex(s string) bool {
 }
 
 // parseSHA checks a revision prefix: 4 to 40 hex digits (lower-cased), or
-// "" and "latest" for any revision.
+// "" and "latest" for any revision (the newest runs: with max-count's
+// default of 1, the latest run of each product, as on wpt.fyi).
 func parseSHA(v string) (string, error) {
 	v = strings.ToLower(strings.TrimSpace(v))
 	if v == "" || v == "latest" {
@@ -528,7 +529,12 @@ func parseRunsQuery(q url.Values) (dashRunsQuery, error) {
 	if rq.to, err = parseDashTime("to", q.Get("to")); err != nil {
 		return rq, err
 	}
+	// wpt.fyi: "Default to a single, latest run when from & max-count
+	// both empty" (per product); with from, up to the cap.
 	rq.maxCount = dashMaxCount
+	if q.Get("from") == "" {
+		rq.maxCount = 1
+	}
 	if v := q.Get("max-count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
