@@ -125,19 +125,24 @@ func StatusKey(runID string) string { return "status/" + runID + ".json" }
 // EscapeTestPath turns a wpt test path ("/a/b.html?x=1#y") into a key
 // suffix that every gocloud driver stores as is and every file system
 // accepts: each byte outside A-Z a-z 0-9 and "/._-" becomes %XX (upper-case
-// hex); a "/" that would start an empty segment ("//") or end the path
-// becomes %2F; the
-// first "." of a "." or ".." segment becomes %2E. The leading "/" stays.
-// UnescapeTestPath reverses it.
+// hex); a "/" that would start an empty segment ("//") or end the path, or
+// that comes after a "?" or "#" (a query is not a directory: "/a.html?x" and
+// "/a.html?x/y" must not need a file and a directory of one name), becomes
+// %2F; the first "." of a "." or ".." segment becomes %2E. The leading "/"
+// stays. UnescapeTestPath reverses it.
 func EscapeTestPath(p string) string {
 	var sb strings.Builder
 	sb.Grow(len(p) + 8)
 	segStart := true
+	inQuery := false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
+		if c == '?' || c == '#' {
+			inQuery = true
+		}
 		switch {
 		case c == '/':
-			if (i == 0 || !segStart) && i != len(p)-1 {
+			if (i == 0 || !segStart) && i != len(p)-1 && !inQuery {
 				sb.WriteByte('/')
 				segStart = true
 				continue

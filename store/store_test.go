@@ -226,6 +226,9 @@ func TestEscapeTestPath(t *testing.T) {
 		{"/a/..b", "/a/..b"},
 		{"/100%.html", "/100%25.html"},
 		{"/dir/", "/dir%2F"},
+		{"/a.html?x/y", "/a.html%3Fx%2Fy"},
+		{"/a.html#x/y", "/a.html%23x%2Fy"},
+		{"/a/b.html?u=/c/d#e/f", "/a/b.html%3Fu%3D%2Fc%2Fd%23e%2Ff"},
 	} {
 		got := EscapeTestPath(tc.in)
 		if got != tc.want {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
+	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -141,8 +142,48 @@ func TestProcess_Layouts(t *testing.T) {
 		t.Errorf("a rejected run left %q, want its status record only", left)
 	}
 
+	// A test "/a" and a test "/a/b.html" cannot both have per-test files
+	// in a directory: that run goes to the packed layout, with a warning.
+	clash := filepath.Join(in, "clash.json")
+	os.WriteFile(clash, []byte(`{"run_info": {"product": "firefox", "browser_version": "130.0", "os": "linux", "revision": "`+revision+`"},
+		"results": [{"test": "/a", "status": "OK", "subtests": []}, {"test": "/a/b.html", "status": "PASS", "subtests": []}, {"test": "/c.html?x", "status": "OK"}, {"test": "/c.html?x/y", "status": "OK"}]}`), 0o644)
+	out = t.TempDir()
+	stdout, stderr, err := exec(t, ctx, ingesterCmd, "process", "--out", out, clash)
+	if err != nil {
+		t.Fatalf("process of a run with /a and /a/b.html: %v\n%s%s", err, stdout, stderr)
+	}
+	var cst ingester.Status
+	readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(strings.Fields(stdout)[2], ":")+".json"), &cst)
+	if cst.State != ingester.StateValid || cst.PerTest != ingester.LayoutPacked || cst.Tests != 4 ||
+		!slices.ContainsFunc(cst.Warnings, func(w report.Warning) bool { return w.Code == ingester.WarnPerTestPacked && w.Test == "/a/b.html" }) {
+		t.Errorf("status of the clashing run = %+v, want VALID, packed, with a %s warning", cst, ingester.WarnPerTestPacked)
+	}
+	if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(store.TestPackIndexKey(cst.Revision, cst.ProductID)))); err != nil {
+		t.Errorf("no pack index: %v", err)
+	}
+	// Without "/a", the query variants alone fit the files layout.
+	fine := filepath.Join(in, "fine.json")
+	os.WriteFile(fine, []byte(`{"run_info": {"product": "firefox", "browser_version": "130.0", "os": "linux", "revision": "`+revision+`"},
+		"results": [{"test": "/c.html?x", "status": "OK"}, {"test": "/c.html?x/y", "status": "OK"}]}`), 0o644)
+	stdout, stderr, err = exec(t, ctx, ingesterCmd, "process", "--out", out, fine)
+	if err != nil {
+		t.Fatalf("process of a run with /c.html?x and /c.html?x/y: %v\n%s%s", err, stdout, stderr)
+	}
+	cst = ingester.Status{}
+	readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(strings.Fields(stdout)[2], ":")+".json"), &cst)
+	if cst.State != ingester.StateValid || cst.PerTest != ingester.LayoutFiles || len(cst.Warnings) != 0 {
+		t.Errorf("status of the run with query variants = %+v, want VALID in the files layout", cst)
+	}
+	for _, p := range []string{"/c.html?x", "/c.html?x/y"} {
+		var obj map[string]any
+		readGzipJSON(t, filepath.Join(out, cst.Revision, cst.ProductID, filepath.FromSlash(store.EscapeTestPath(p))), &obj)
+		if obj["test"] != p {
+			t.Errorf("per-test file of %s holds %v", p, obj["test"])
+		}
+	}
+
 	// An unknown layout is refused before anything is read.
-	_, stderr, err := exec(t, ctx, ingesterCmd, "process", "--out", t.TempDir(), "--per-test-layout", "zip", shards[0])
+	_, stderr, err = exec(t, ctx, ingesterCmd, "process", "--out", t.TempDir(), "--per-test-layout", "zip", shards[0])
 	if err == nil || !strings.Contains(err.Error()+stderr, `--per-test-layout "zip"`) {
 		t.Errorf("--per-test-layout=zip: got %v %s", err, stderr)
 	}

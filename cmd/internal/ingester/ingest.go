@@ -91,7 +91,18 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	}
 	if sp != nil {
 		recs := sp.files(res.Tests)
-		if p.Layout == LayoutPacked {
+		layout := p.Layout
+		if layout != LayoutPacked && p.Out.Dir() != "" {
+			if a, b := fileDirConflict(recs); a != "" {
+				// A directory cannot hold a file and a directory of one
+				// name; an object store could. Nothing is lost: the packed
+				// layout holds the same files.
+				layout = LayoutPacked
+				st.Warnings = append(st.Warnings, report.Warning{Code: WarnPerTestPacked, Test: b,
+					Message: fmt.Sprintf("test %q needs a directory where test %q has its per-test file; this run's per-test files are in the packed layout", b, a)})
+			}
+		}
+		if layout == LayoutPacked {
 			err = p.writePack(ctx, sp, recs, sha, pid)
 			st.PerTest = LayoutPacked
 		} else {
@@ -145,7 +156,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	}
 	st.State = StateValid
 	st.Product, st.Labels = res.Meta.Product, res.Labels
-	st.Warnings = res.Warnings
+	st.Warnings = append(res.Warnings, st.Warnings...)
 	st.TestRunID = tr.ID
 	st.ProductID = pid
 	st.Revision = sha

@@ -30,6 +30,41 @@ const (
 	LayoutPacked = "packed"
 )
 
+// WarnPerTestPacked is the code of the status-record warning for a run
+// whose per-test files went to the packed layout because the files layout
+// could not hold them (see fileDirConflict).
+const WarnPerTestPacked = "per_test_packed"
+
+// fileDirConflict returns two tests whose per-test keys need a file and a
+// directory of the same name (b's key is under a's), or "", "". Escaping
+// makes that impossible for a query or fragment ("/a.html?x" and
+// "/a.html?x/y"); it remains for paths like "/a" and "/a/b.html", which a
+// wpt checkout cannot hold but a report can.
+func fileDirConflict(recs []spoolRec) (a, b string) {
+	file := make(map[string]string, len(recs)) // escaped key → test
+	for _, r := range recs {
+		file[store.EscapeTestPath(r.path)] = r.path
+	}
+	dirs := map[string]bool{}
+	for _, r := range recs {
+		k := store.EscapeTestPath(r.path)
+		for i := len(k) - 1; i > 0; i-- {
+			if k[i] != '/' {
+				continue
+			}
+			d := k[:i]
+			if dirs[d] {
+				break // and so are its parents
+			}
+			dirs[d] = true
+			if t, ok := file[d]; ok {
+				return t, r.path
+			}
+		}
+	}
+	return "", ""
+}
+
 // checkLayout returns an error naming the flag for an unknown layout.
 func checkLayout(l string) error {
 	if l == LayoutFiles || l == LayoutPacked {
