@@ -294,6 +294,30 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("the invalid run has a TestRun record (err %v)", err)
 	}
 
+	// The same feed into another bucket with --per-test-layout=packed:
+	// each valid run's per-test files are in its pack, none as files.
+	packedOut := t.TempDir()
+	if _, stderr, err := exec(t, ctx, ingesterCmd, "run", "--feed", feedURL, "--out", packedOut, "--once", "--per-test-layout", "packed"); err != nil {
+		t.Fatalf("ingester run --once --per-test-layout=packed: %v\n%s", err, stderr)
+	}
+	for id, pid := range map[string]string{chromeID: chromePID, ffID: ffPID} {
+		var pst ingester.Status
+		readJSON(t, filepath.Join(packedOut, "status", id+".json"), &pst)
+		if pst.State != "VALID" || pst.PerTest != ingester.LayoutPacked {
+			t.Errorf("status of %s with --per-test-layout=packed = %+v", id, pst)
+		}
+		var idx struct {
+			Tests [][3]any `json:"tests"`
+		}
+		readGzipJSON(t, filepath.Join(packedOut, filepath.FromSlash(store.TestPackIndexKey(revision, pid))), &idx)
+		if len(idx.Tests) != len(wantSummaries[pid]) {
+			t.Errorf("pack index of %s lists %d tests, want %d", id, len(idx.Tests), len(wantSummaries[pid]))
+		}
+		if _, err := os.Stat(filepath.Join(packedOut, revision, pid)); !os.IsNotExist(err) {
+			t.Errorf("run %s has per-test files as well as a pack (%v)", id, err)
+		}
+	}
+
 	// Metrics across runs: each run's own, each product's series, and the
 	// revision's aligned set (chrome and firefox; one stable, one
 	// experimental, so only the "all" filter aligns them).
