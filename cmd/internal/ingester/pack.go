@@ -41,13 +41,14 @@ const WarnPerTestPacked = "per_test_packed"
 // "/a.html?x/y"); it remains for paths like "/a" and "/a/b.html", which a
 // wpt checkout cannot hold but a report can.
 func fileDirConflict(recs []spoolRec) (a, b string) {
+	keys := make([]string, len(recs))
 	file := make(map[string]string, len(recs)) // escaped key → test
-	for _, r := range recs {
-		file[store.EscapeTestPath(r.path)] = r.path
+	for i, r := range recs {
+		keys[i] = store.EscapeTestPath(r.path)
+		file[keys[i]] = r.path
 	}
 	dirs := map[string]bool{}
-	for _, r := range recs {
-		k := store.EscapeTestPath(r.path)
+	for j, k := range keys {
 		for i := len(k) - 1; i > 0; i-- {
 			if k[i] != '/' {
 				continue
@@ -58,7 +59,7 @@ func fileDirConflict(recs []spoolRec) (a, b string) {
 			}
 			dirs[d] = true
 			if t, ok := file[d]; ok {
-				return t, r.path
+				return t, recs[j].path
 			}
 		}
 	}
