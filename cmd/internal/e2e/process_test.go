@@ -61,12 +61,13 @@ func TestProcess_Layouts(t *testing.T) {
 	}
 
 	var idx struct {
-		Pack  string            `json:"pack"`
-		Tests []json.RawMessage `json:"tests"`
+		Version int               `json:"version"`
+		Pack    string            `json:"pack"`
+		Tests   []json.RawMessage `json:"tests"`
 	}
 	readGzipJSON(t, filepath.Join(packedOut, filepath.FromSlash(store.TestPackIndexKey(sha, pid))), &idx)
-	if want := pid + "-tests.gz"; idx.Pack != want {
-		t.Errorf("index names pack %q, want %q", idx.Pack, want)
+	if want := pid + "-tests.gz"; idx.Pack != want || idx.Version != 1 {
+		t.Errorf("index names pack %q version %d, want %q version 1", idx.Pack, idx.Version, want)
 	}
 	pack, err := os.ReadFile(filepath.Join(packedOut, sha, idx.Pack))
 	if err != nil {

@@ -76,7 +76,7 @@ func checkLayout(l string) error {
 
 // packIndex is the packed layout's index, as stored (gzip JSON):
 //
-//	{"pack": "<product id>-tests.gz", "tests": [
+//	{"version": 1, "pack": "<product id>-tests.gz", "tests": [
 //	["/a.html", 0, 312],
 //	["/b.html", 312, 280],
 //	...
@@ -86,9 +86,14 @@ func checkLayout(l string) error {
 // member) in the pack, sorted by path (byte order), so a directory's tests
 // are one contiguous range of the pack.
 type packIndex struct {
-	Pack  string      `json:"pack"` // the pack's name, in the index's "directory"
-	Tests []packEntry `json:"tests"`
+	Version int         `json:"version"` // packIndexVersion
+	Pack    string      `json:"pack"`    // the pack's name, in the index's "directory"
+	Tests   []packEntry `json:"tests"`
 }
+
+// packIndexVersion is the version of the index format; a reader refuses
+// others.
+const packIndexVersion = 1
 
 type packEntry struct {
 	Path string
@@ -151,7 +156,7 @@ func (p *Processor) writePack(ctx context.Context, sp *spool, recs []spoolRec, s
 	zw := gzip.NewWriter(&zbuf)
 	bw := bufio.NewWriterSize(zw, 64<<10)
 	name, _ := json.Marshal(packKey[strings.LastIndexByte(packKey, '/')+1:])
-	fmt.Fprintf(bw, "{\"pack\": %s, \"tests\": [", name)
+	fmt.Fprintf(bw, "{\"version\": %d, \"pack\": %s, \"tests\": [", packIndexVersion, name)
 	var off int64
 	var line []byte
 	for i, r := range recs {
@@ -219,6 +224,9 @@ func (pr *packReader) index(ctx context.Context, sha, pid string) (*packIndex, e
 	var idx packIndex
 	if err := json.NewDecoder(io.LimitReader(zr, pr.maxSize)).Decode(&idx); err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if idx.Version != packIndexVersion {
+		return nil, fmt.Errorf("%s: index version %d, want %d", key, idx.Version, packIndexVersion)
 	}
 	if !slices.IsSortedFunc(idx.Tests, func(a, b packEntry) int { return strings.Compare(a.Path, b.Path) }) {
 		return nil, fmt.Errorf("%s: tests not sorted by path", key)
