@@ -54,7 +54,7 @@ done
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 echo "== fuzz (short)"
-for pkg in ./report/ ./feed/; do
+for pkg in ./report/ ./feed/ ./cmd/internal/ingester/; do
   targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
   for target in $targets; do
     go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=2s "$pkg"

@@ -217,26 +217,41 @@ func (pr *packReader) index(ctx context.Context, sha, pid string) (*packIndex, e
 		return nil, err
 	}
 	defer rc.Close()
-	zr, err := gzip.NewReader(rc)
+	idx, err := decodePackIndex(rc, pr.maxSize)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	var idx packIndex
-	if err := json.NewDecoder(io.LimitReader(zr, pr.maxSize)).Decode(&idx); err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	if idx.Version != packIndexVersion {
-		return nil, fmt.Errorf("%s: index version %d, want %d", key, idx.Version, packIndexVersion)
-	}
-	if !slices.IsSortedFunc(idx.Tests, func(a, b packEntry) int { return strings.Compare(a.Path, b.Path) }) {
-		return nil, fmt.Errorf("%s: tests not sorted by path", key)
+		return nil, fmt.Errorf("dashboard: %s: %w", key, err)
 	}
 	pr.mu.Lock()
-	pr.cache = append(pr.cache, cachedIndex{key, &idx})
+	pr.cache = append(pr.cache, cachedIndex{key, idx})
 	if len(pr.cache) > packIndexCache {
 		pr.cache = slices.Delete(pr.cache, 0, 1)
 	}
 	pr.mu.Unlock()
+	return idx, nil
+}
+
+// decodePackIndex reads a packed layout's index (gzip JSON) of at most
+// maxSize bytes decompressed. It returns an error for anything but a
+// well-formed index of this version: bad gzip or JSON, another version,
+// an entry that is not [path, offset >= 0, length > 0], or tests not
+// strictly sorted by path.
+func decodePackIndex(r io.Reader, maxSize int64) (*packIndex, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	var idx packIndex
+	if err := json.NewDecoder(io.LimitReader(zr, maxSize)).Decode(&idx); err != nil {
+		return nil, err
+	}
+	if idx.Version != packIndexVersion {
+		return nil, fmt.Errorf("index version %d, want %d", idx.Version, packIndexVersion)
+	}
+	for i := 1; i < len(idx.Tests); i++ {
+		if idx.Tests[i-1].Path >= idx.Tests[i].Path {
+			return nil, fmt.Errorf("tests not sorted by path, or repeated: %q before %q", idx.Tests[i-1].Path, idx.Tests[i].Path)
+		}
+	}
 	return &idx, nil
 }
 
