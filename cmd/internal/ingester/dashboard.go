@@ -1180,8 +1180,9 @@ func (d *dashboard) readAlignedRuns(ctx context.Context, key string) ([]string, 
 func (d *dashboard) loadAligned(ctx context.Context, ids []string) (*dashAlignedSet, error) {
 	_, byID := d.records()
 	if slices.ContainsFunc(ids, func(id string) bool { return byID[id] == nil }) {
-		// The metrics file may be ahead of the index by a scan.
-		if err := d.s.Scan(ctx); err != nil {
+		// The metrics file may be ahead of the index by a scan (at most
+		// one full listing per scan interval, however many requests ask).
+		if err := d.s.ScanIfOlder(ctx, d.s.cfg.ScanInterval); err != nil && !errors.Is(err, errScanFresh) {
 			return nil, err
 		}
 		_, byID = d.records()

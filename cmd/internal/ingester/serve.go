@@ -110,8 +110,9 @@ type StatusServer struct {
 	ln  net.Listener
 	m   *serveMetrics
 
-	scanMu sync.Mutex      // one scan at a time
-	seen   map[string]bool // run ids read (indexed or unreadable); guarded by scanMu
+	scanMu   sync.Mutex      // one scan at a time
+	seen     map[string]bool // run ids read (indexed or unreadable); guarded by scanMu
+	lastFull time.Time       // start of the last full scan that listed everything; guarded by scanMu
 
 	mu      sync.RWMutex
 	order   []*statusRec // newest first; replaced, never modified in place
@@ -212,7 +213,6 @@ func (s *StatusServer) Run(ctx context.Context) error {
 	s.log.Info("status server serving", "addr", s.Addr(), "base_url", s.cfg.BaseURL, "out", s.out.URL(), "records", s.count())
 	t := time.NewTicker(s.cfg.ScanInterval)
 	defer t.Stop()
-	lastFull := time.Now() // NewStatusServer scanned everything
 	for {
 		select {
 		case <-ctx.Done():
@@ -223,11 +223,8 @@ func (s *StatusServer) Run(ctx context.Context) error {
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
 		case <-t.C:
-			var err error
-			if time.Since(lastFull) >= s.cfg.FullScan {
-				lastFull = time.Now()
-				err = s.Scan(ctx)
-			} else {
+			err := s.ScanIfOlder(ctx, s.cfg.FullScan)
+			if errors.Is(err, errScanFresh) {
 				err = s.ScanRecent(ctx, time.Now())
 			}
 			if err != nil && ctx.Err() == nil {
@@ -250,7 +247,18 @@ var errBadRecord = errors.New("serve: unreadable status record")
 // that cannot be read now (a temporary storage error) is tried again by the
 // next scan, and Scan returns the error after indexing the others.
 func (s *StatusServer) Scan(ctx context.Context) error {
-	return s.scan(ctx, []string{"status/"})
+	return s.scan(ctx, []string{"status/"}, time.Time{})
+}
+
+// errScanFresh is ScanIfOlder's answer when the last full scan is recent.
+var errScanFresh = errors.New("serve: the last full scan is recent")
+
+// ScanIfOlder is Scan unless a full scan started less than age ago (it then
+// returns errScanFresh): callers that want everything indexed (the
+// dashboard, when a metrics file names a run it does not know, and Run's
+// ticker) list all of status/ at most once per age.
+func (s *StatusServer) ScanIfOlder(ctx context.Context, age time.Duration) error {
+	return s.scan(ctx, []string{"status/"}, time.Now().Add(-age))
 }
 
 // ScanRecent is Scan of the records whose run ids are of the day of now or
@@ -262,13 +270,19 @@ func (s *StatusServer) ScanRecent(ctx context.Context, now time.Time) error {
 	return s.scan(ctx, []string{
 		"status/" + now.AddDate(0, 0, -1).Format("20060102"),
 		"status/" + now.Format("20060102"),
-	})
+	}, time.Time{})
 }
 
-func (s *StatusServer) scan(ctx context.Context, prefixes []string) error {
+// scan lists prefixes and indexes the new records. A full scan (the prefix
+// "status/") after since is skipped with errScanFresh.
+func (s *StatusServer) scan(ctx context.Context, prefixes []string, since time.Time) error {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	start := time.Now()
+	full := len(prefixes) == 1 && prefixes[0] == "status/"
+	if full && !since.IsZero() && s.lastFull.After(since) {
+		return errScanFresh
+	}
 	var ids []string
 	for _, prefix := range prefixes {
 		err := s.out.List(ctx, prefix, "", func(o store.Object) bool {
@@ -282,6 +296,9 @@ func (s *StatusServer) scan(ctx context.Context, prefixes []string) error {
 			s.m.scanErrors.Inc()
 			return fmt.Errorf("serve: list status records: %w", err)
 		}
+	}
+	if full {
+		s.lastFull = start
 	}
 
 	recs := make([]*statusRec, len(ids))

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -658,6 +659,20 @@ func TestStatusServer_ScanRecent(t *testing.T) {
 	}
 	if got := s.count(); got != 4 {
 		t.Errorf("after a full scan: %d records, want 4", got)
+	}
+	// A full scan at most once per age, however often asked.
+	putStatusRecord(t, s.out, Status{RunID: "20240101T000000Z-late", State: StateEmpty, Ingested: now})
+	if err := s.ScanIfOlder(ctx, time.Hour); !errors.Is(err, errScanFresh) {
+		t.Errorf("ScanIfOlder(1h) right after a scan: got %v, want errScanFresh", err)
+	}
+	if got := s.count(); got != 4 {
+		t.Errorf("after a skipped scan: %d records, want 4", got)
+	}
+	if err := s.ScanIfOlder(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.count(); got != 5 {
+		t.Errorf("after ScanIfOlder(0): %d records, want 5", got)
 	}
 }
 
