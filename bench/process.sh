@@ -19,6 +19,7 @@
 #   ingester process --out file://TMP/out2 SHARDS          (per-test files, one per test)
 #   ingester process --out file://TMP/out2 --per-test-layout=packed SHARDS
 #                                                           (per-test files packed in one object)
+#   tar -x of the files layout's output into TMP/out2       (what creating those files costs the disk)
 #
 # The output directories are on TMPDIR's disk (default /tmp); to take the disk
 # out of the measurement, run with TMPDIR=/dev/shm.
@@ -39,6 +40,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wptfeed-bench.XXXXXX")
 cleanup() {
+	rm -f "${tarball:-}"
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "kept $tmp" >&2
 	else
@@ -90,6 +92,11 @@ measure() {
 
 declare -A rss_of
 
+tarball=$tmp/files.tar
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+	tarball=$(mktemp /dev/shm/wptfeed-bench-tar.XXXXXX)
+fi
+
 run_scale() {
 	local scale=$1
 	local dir=$tmp/report-$scale
@@ -125,7 +132,16 @@ run_scale() {
 		printf '%-40s %8s %13s %8s\n' "ingester process --$label" "$wall" "$rss" \
 			"$(awk -v a="$wall" -v b="$gz" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
 		echo "  result: $(tail -n 1 "$tmp/ingester.out")"
+		if [[ $label == per-test-layout=files ]]; then
+			tar -C "$tmp/out2" -cf "$tarball" .
+		fi
 	done
+	# The disk's own cost of creating those files: tar -x of the same tree
+	# (from memory where possible) into the same place.
+	measure tarx sh -c 'mkdir -p "$1" && exec tar -C "$1" -xf "$2"' tarx "$tmp/out2" "$tarball"
+	printf '%-40s %8s %13s %8s\n' "tar -x of the files layout's output" "$wall" "$rss" \
+		"$(awk -v a="$wall" -v b="$gz" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+	rm -f "$tarball"
 	rm -rf "$dir"
 }
 
