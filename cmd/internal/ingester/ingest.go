@@ -240,7 +240,8 @@ func (p *Processor) putJSON(ctx context.Context, key string, v any) error {
 	return p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json"})
 }
 
-// writeTests copies the spooled per-test files to the bucket concurrently.
+// writeTests copies the spooled per-test files to the bucket concurrently,
+// in the order of recs.
 func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []spoolRec, sha, pid string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -39,27 +39,24 @@ const WarnPerTestPacked = "per_test_packed"
 // directory of the same name (b's key is under a's), or "", "". Escaping
 // makes that impossible for a query or fragment ("/a.html?x" and
 // "/a.html?x/y"); it remains for paths like "/a" and "/a/b.html", which a
-// wpt checkout cannot hold but a report can.
+// wpt checkout cannot hold but a report can. It sorts recs by path and
+// looks each key's directories up there: no index of its own, as it runs
+// for every run written to a local directory.
 func fileDirConflict(recs []spoolRec) (a, b string) {
-	keys := make([]string, len(recs))
-	file := make(map[string]string, len(recs)) // escaped key → test
-	for i, r := range recs {
-		keys[i] = store.EscapeTestPath(r.path)
-		file[keys[i]] = r.path
-	}
-	dirs := map[string]bool{}
-	for j, k := range keys {
+	byPath(recs)
+	for _, r := range recs {
+		k := store.EscapeTestPath(r.path)
 		for i := len(k) - 1; i > 0; i-- {
 			if k[i] != '/' {
 				continue
 			}
-			d := k[:i]
-			if dirs[d] {
-				break // and so are its parents
+			q, err := store.UnescapeTestPath(k[:i])
+			if err != nil {
+				continue
 			}
-			dirs[d] = true
-			if t, ok := file[d]; ok {
-				return t, recs[j].path
+			_, found := slices.BinarySearchFunc(recs, q, func(r spoolRec, q string) int { return strings.Compare(r.path, q) })
+			if found && store.EscapeTestPath(q) == k[:i] {
+				return q, r.path
 			}
 		}
 	}

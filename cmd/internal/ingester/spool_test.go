@@ -54,3 +54,28 @@ func TestSpool_LastCopyWins(t *testing.T) {
 		t.Errorf("byPath: got %s, %s, %s", recs[0].path, recs[1].path, recs[2].path)
 	}
 }
+
+func TestFileDirConflict(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		a, b  string
+	}{
+		{"none", []string{"/a/b.html", "/a/c.html", "/b.html"}, "", ""},
+		{"test and directory", []string{"/z.html", "/a/b.html", "/a"}, "/a", "/a/b.html"},
+		{"deeper", []string{"/d/e/f.html", "/d"}, "/d", "/d/e/f.html"},
+		{"escaped names", []string{"/a b", "/a b/c.html"}, "/a b", "/a b/c.html"},
+		{"query variants", []string{"/c.html?x", "/c.html?x/y", "/c.html#x/y"}, "", ""},
+		{"trailing slash", []string{"/x/", "/x/y.html"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var recs []spoolRec
+			for _, p := range tc.paths {
+				recs = append(recs, spoolRec{path: p, n: 1})
+			}
+			if a, b := fileDirConflict(recs); a != tc.a || b != tc.b {
+				t.Errorf("got %q, %q; want %q, %q", a, b, tc.a, tc.b)
+			}
+		})
+	}
+}
