@@ -79,7 +79,7 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 	// 2. Another tool writes an invalid run into the documented layout,
 	// shards first, manifest last.
 	badID := "20200101T000000Z-othertool"
-	if err := raw.WriteBytes(ctx, store.ShardKey(badID, "report.json.gz"), gz([]byte("this is not JSON")), store.WriteOptions{}); err != nil {
+	if err := raw.WriteBytes(ctx, store.ShardKey(badID, "report.json.gz"), gzipBytes([]byte("this is not JSON")), store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.WriteBytes(ctx, store.ManifestKey(badID), []byte(`{"shards": [{"name": "report.json.gz"}]}`), store.WriteOptions{}); err != nil {

@@ -169,7 +169,7 @@ func TestEndToEnd(t *testing.T) {
 	badID := "20200101T000000Z-othertool"
 	dir := filepath.Join(raw, "runs", "20200101", badID)
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "report.json.gz"), gz([]byte("this is not JSON")), 0o644)
+	os.WriteFile(filepath.Join(dir, "report.json.gz"), gzipBytes([]byte("this is not JSON")), 0o644)
 	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"shards": [{"name": "report.json.gz"}]}`), 0o644)
 
 	// 3. The publisher serves the feed of all three runs.
@@ -417,14 +417,6 @@ func readStored(t *testing.T, path string) []byte {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return p
-}
-
-func gz(p []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(p)
-	zw.Close()
-	return buf.Bytes()
 }
 
 func listFiles(t *testing.T, dir string) []string {
