@@ -1182,7 +1182,7 @@ func (d *dashboard) loadAligned(ctx context.Context, ids []string) (*dashAligned
 	if slices.ContainsFunc(ids, func(id string) bool { return byID[id] == nil }) {
 		// The metrics file may be ahead of the index by a scan (at most
 		// one full listing per scan interval, however many requests ask).
-		if err := d.s.ScanIfOlder(ctx, d.s.cfg.ScanInterval); err != nil && !errors.Is(err, errScanFresh) {
+		if _, err := d.s.ScanIfOlder(ctx, d.s.cfg.ScanInterval); err != nil {
 			return nil, err
 		}
 		_, byID = d.records()

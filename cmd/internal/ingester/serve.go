@@ -223,8 +223,8 @@ func (s *StatusServer) Run(ctx context.Context) error {
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
 		case <-t.C:
-			err := s.ScanIfOlder(ctx, s.cfg.FullScan)
-			if errors.Is(err, errScanFresh) {
+			full, err := s.ScanIfOlder(ctx, s.cfg.FullScan)
+			if !full {
 				err = s.ScanRecent(ctx, time.Now())
 			}
 			if err != nil && ctx.Err() == nil {
@@ -247,18 +247,22 @@ var errBadRecord = errors.New("serve: unreadable status record")
 // that cannot be read now (a temporary storage error) is tried again by the
 // next scan, and Scan returns the error after indexing the others.
 func (s *StatusServer) Scan(ctx context.Context) error {
-	return s.scan(ctx, []string{"status/"}, time.Time{})
+	_, err := s.ScanIfOlder(ctx, 0)
+	return err
 }
 
-// errScanFresh is ScanIfOlder's answer when the last full scan is recent.
-var errScanFresh = errors.New("serve: the last full scan is recent")
-
-// ScanIfOlder is Scan unless a full scan started less than age ago (it then
-// returns errScanFresh): callers that want everything indexed (the
-// dashboard, when a metrics file names a run it does not know, and Run's
-// ticker) list all of status/ at most once per age.
-func (s *StatusServer) ScanIfOlder(ctx context.Context, age time.Duration) error {
-	return s.scan(ctx, []string{"status/"}, time.Now().Add(-age))
+// ScanIfOlder is Scan unless a full scan started less than age ago; full
+// says whether it listed. Callers that want everything indexed (Run's
+// ticker, and the dashboard when a metrics file names a run it does not
+// know) list all of status/ at most once per age.
+func (s *StatusServer) ScanIfOlder(ctx context.Context, age time.Duration) (full bool, err error) {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	start := time.Now()
+	if age > 0 && start.Sub(s.lastFull) < age {
+		return false, nil
+	}
+	return true, s.scan(ctx, []string{"status/"}, func() { s.lastFull = start })
 }
 
 // ScanRecent is Scan of the records whose run ids are of the day of now or
@@ -266,23 +270,19 @@ func (s *StatusServer) ScanIfOlder(ctx context.Context, age time.Duration) error
 // a listing as long as two days' runs, not as all of history. Records of
 // runs with older ids wait for the next Scan (ServeConfig.FullScan).
 func (s *StatusServer) ScanRecent(ctx context.Context, now time.Time) error {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
 	now = now.UTC()
 	return s.scan(ctx, []string{
 		"status/" + now.AddDate(0, 0, -1).Format("20060102"),
 		"status/" + now.Format("20060102"),
-	}, time.Time{})
+	}, nil)
 }
 
-// scan lists prefixes and indexes the new records. A full scan (the prefix
-// "status/") after since is skipped with errScanFresh.
-func (s *StatusServer) scan(ctx context.Context, prefixes []string, since time.Time) error {
-	s.scanMu.Lock()
-	defer s.scanMu.Unlock()
+// scan lists prefixes, calls listed (if not nil) once every listing
+// succeeded, and indexes the new records. The caller holds scanMu.
+func (s *StatusServer) scan(ctx context.Context, prefixes []string, listed func()) error {
 	start := time.Now()
-	full := len(prefixes) == 1 && prefixes[0] == "status/"
-	if full && !since.IsZero() && s.lastFull.After(since) {
-		return errScanFresh
-	}
 	var ids []string
 	for _, prefix := range prefixes {
 		err := s.out.List(ctx, prefix, "", func(o store.Object) bool {
@@ -297,8 +297,8 @@ func (s *StatusServer) scan(ctx context.Context, prefixes []string, since time.T
 			return fmt.Errorf("serve: list status records: %w", err)
 		}
 	}
-	if full {
-		s.lastFull = start
+	if listed != nil {
+		listed()
 	}
 
 	recs := make([]*statusRec, len(ids))

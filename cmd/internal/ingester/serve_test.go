@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -662,14 +661,14 @@ func TestStatusServer_ScanRecent(t *testing.T) {
 	}
 	// A full scan at most once per age, however often asked.
 	putStatusRecord(t, s.out, Status{RunID: "20240101T000000Z-late", State: StateEmpty, Ingested: now})
-	if err := s.ScanIfOlder(ctx, time.Hour); !errors.Is(err, errScanFresh) {
-		t.Errorf("ScanIfOlder(1h) right after a scan: got %v, want errScanFresh", err)
+	if full, err := s.ScanIfOlder(ctx, time.Hour); full || err != nil {
+		t.Errorf("ScanIfOlder(1h) right after a scan: got full %v, %v; want no listing", full, err)
 	}
 	if got := s.count(); got != 4 {
 		t.Errorf("after a skipped scan: %d records, want 4", got)
 	}
-	if err := s.ScanIfOlder(ctx, 0); err != nil {
-		t.Fatal(err)
+	if full, err := s.ScanIfOlder(ctx, 0); !full || err != nil {
+		t.Fatalf("ScanIfOlder(0): got full %v, %v; want a listing", full, err)
 	}
 	if got := s.count(); got != 5 {
 		t.Errorf("after ScanIfOlder(0): %d records, want 5", got)
