@@ -1,6 +1,9 @@
 package feed_test
 
 import (
+	"encoding/xml"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -138,24 +141,32 @@ func TestParse_Fields(t *testing.T) {
 }
 
 func TestParse_Errors(t *testing.T) {
+	// Parse has no sentinel error of its own; where the cause has a type,
+	// the test checks that it is wrapped, so that a case fails for the
+	// reason it names.
 	tests := []struct {
 		name string
 		doc  string
+		as   any // when set, a pointer errors.As must fill
 	}{
-		{"empty", ""},
-		{"not xml", "hello"},
-		{"rss", `<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>`},
-		{"truncated", doc("", "", entry(""))[:300]},
-		{"bad feed date", strings.Replace(doc("", "", ""), "2026-01-02T03:04:05Z", "yesterday", 1)},
-		{"bad entry date", doc("", "", strings.Replace(entry(""), "2026-01-02T03:04:05Z", "soon", 1))},
-		{"bad run time", doc(`xmlns:wpt="tag:wptfeed.org,2026:run"`, "", entry(`<wpt:run><wpt:id>r</wpt:id><wpt:time-end>2026-13-01T00:00:00Z</wpt:time-end></wpt:run>`))},
-		{"bad shard size", doc(`xmlns:wpt="tag:wptfeed.org,2026:run"`, "", entry(`<wpt:run><wpt:id>r</wpt:id><wpt:shard name="a" size="-1"/></wpt:run>`))},
-		{"unknown charset", strings.Replace(doc("", "", ""), `encoding="UTF-8"`, `encoding="no-such-charset"`, 1)},
+		{name: "empty", doc: ""},
+		{name: "not xml", doc: "hello"},
+		{name: "rss", doc: `<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>`},
+		{name: "truncated", doc: doc("", "", entry(""))[:300], as: new(*xml.SyntaxError)},
+		{name: "bad feed date", doc: strings.Replace(doc("", "", ""), "2026-01-02T03:04:05Z", "yesterday", 1), as: new(*time.ParseError)},
+		{name: "bad entry date", doc: doc("", "", strings.Replace(entry(""), "2026-01-02T03:04:05Z", "soon", 1)), as: new(*time.ParseError)},
+		{name: "bad run time", doc: doc(`xmlns:wpt="tag:wptfeed.org,2026:run"`, "", entry(`<wpt:run><wpt:id>r</wpt:id><wpt:time-end>2026-13-01T00:00:00Z</wpt:time-end></wpt:run>`)), as: new(*time.ParseError)},
+		{name: "bad shard size", doc: doc(`xmlns:wpt="tag:wptfeed.org,2026:run"`, "", entry(`<wpt:run><wpt:id>r</wpt:id><wpt:shard name="a" size="-1"/></wpt:run>`))},
+		{name: "unknown charset", doc: strings.Replace(doc("", "", ""), `encoding="UTF-8"`, `encoding="no-such-charset"`, 1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if f, err := feed.Parse(strings.NewReader(tt.doc)); err == nil {
-				t.Errorf("got %+v, want an error", f)
+			f, err := feed.Parse(strings.NewReader(tt.doc))
+			if err == nil {
+				t.Fatalf("got %+v, want an error", f)
+			}
+			if tt.as != nil && !errors.As(err, tt.as) {
+				t.Errorf("got %v, want it to wrap a %v", err, reflect.TypeOf(tt.as).Elem())
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,22 +11,14 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
 
 func TestMarshal_Golden(t *testing.T) {
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
 			got := mustMarshal(t, g.feed())
-			path := filepath.Join("testdata", g.file)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want := readGolden(t, g.file)
-			if !bytes.Equal(got, want) {
-				t.Errorf("Marshal differs from %s (go test ./feed -run TestMarshal_Golden -update to accept):\ngot:\n%s", path, got)
-			}
+			testutil.Golden(t, filepath.Join("testdata", g.file), got)
 			if ps := checkProse(got); len(ps) > 0 {
 				t.Errorf("prose rules: got %q, want none", ps)
 			}
@@ -48,14 +39,16 @@ func TestEncode_SameAsMarshal(t *testing.T) {
 	}
 }
 
+var errDiskFull = errors.New("disk full")
+
 type failWriter struct{}
 
-func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
 
 func TestEncode_WriteError(t *testing.T) {
 	err := feed.Encode(failWriter{}, subscriptionFeed())
-	if err == nil || errors.Is(err, feed.ErrInvalid) {
-		t.Errorf("got %v, want a write error that is not ErrInvalid", err)
+	if !errors.Is(err, errDiskFull) || errors.Is(err, feed.ErrInvalid) {
+		t.Errorf("got %v, want the write error wrapped, not ErrInvalid", err)
 	}
 }
 

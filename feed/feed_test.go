@@ -3,11 +3,8 @@ package feed_test
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,8 +12,6 @@ import (
 
 	"github.com/wptfeed/wptfeed/feed"
 )
-
-var update = flag.Bool("update", false, "update golden files in testdata")
 
 // Fixed clock for fixtures: nothing here depends on time.Now.
 var (
@@ -181,15 +176,6 @@ var goldens = []struct {
 }{
 	{"subscription.golden", subscriptionFeed},
 	{"archive.golden", archiveFeed},
-}
-
-func readGolden(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatalf("read golden (run go test -update): %v", err)
-	}
-	return b
 }
 
 var rfc3339Z = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?Z$`)

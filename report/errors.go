@@ -121,11 +121,6 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// reject builds an *Error with no position.
-func reject(code, shard string, err error) *Error {
-	return &Error{Code: code, Shard: shard, Offset: -1, Err: err}
-}
-
 // rejectf builds an *Error with no position from a message.
 func rejectf(code, shard, msg string) *Error {
 	return &Error{Code: code, Shard: shard, Offset: -1, Err: errors.New(msg)}

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
 
 var codes = []string{CodeNotJSON, CodeInvalidUTF8, CodeBadGzip, CodeTrailingData, CodeNoResults, CodeBadResults,
@@ -144,13 +146,13 @@ func FuzzDecode(f *testing.F) {
 			if err := v.Compact(); err != nil || !bytes.Equal(v, raw) {
 				t.Fatalf("Test got %q, not compact JSON (%v)", raw, err)
 			}
-			py, err := AppendPythonJSON(nil, raw)
+			py, err := appendPythonJSON(nil, raw)
 			if err != nil || !jsontext.Value(py).IsValid(jsontext.AllowDuplicateNames(true)) {
-				t.Fatalf("AppendPythonJSON(%q) = %q, %v", raw, py, err)
+				t.Fatalf("appendPythonJSON(%q) = %q, %v", raw, py, err)
 			}
 			for _, c := range py {
 				if c < 0x20 || c >= 0x7f {
-					t.Fatalf("AppendPythonJSON(%q) has byte %#x", raw, c)
+					t.Fatalf("appendPythonJSON(%q) has byte %#x", raw, c)
 				}
 			}
 		}
@@ -166,11 +168,7 @@ func FuzzProcess(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte, gz bool) {
 		if gz {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write(b)
-			zw.Close()
-			b = buf.Bytes()
+			b = testutil.Gzip(t, b)
 		}
 		shards := []Shard{bytesShard("a", a), bytesShard("b", b)}
 		r1, err1 := Process(context.Background(), shards, fuzzOptions())

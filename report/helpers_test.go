@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -35,19 +34,6 @@ func stringShards(docs ...string) []Shard {
 		shards[i] = bytesShard("s"+string(rune('0'+i)), []byte(d))
 	}
 	return shards
-}
-
-func mustGzip(tb testing.TB, data []byte) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(data); err != nil {
-		tb.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func mustProcess(tb testing.TB, shards []Shard, opts Options) *Result {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 )
 
@@ -453,8 +454,9 @@ func TestAligned_PassRatesJSON(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("got\n%s\nwant\n%s", b, want)
 	}
-	if _, err := m.PassRatesJSON(func() {}); err == nil {
-		t.Error("unencodable metadata: got no error")
+	var unsupported *json.UnsupportedTypeError
+	if _, err := m.PassRatesJSON(func() {}); !errors.As(err, &unsupported) {
+		t.Errorf("unencodable metadata: got %v, want a *json.UnsupportedTypeError", err)
 	}
 }
 
@@ -680,40 +682,10 @@ func mustMetricsJSON(tb testing.TB, m interface{ WriteJSON(io.Writer) error }) [
 }
 
 // checkMetricsGolden compares got with testdata/metrics/name, or rewrites
-// it with -update, and reports the first differing line.
+// it with -update.
 func checkMetricsGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "metrics", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := 0; i < max(len(gl), len(wl)); i++ {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Errorf("%s differs at line %d (run with -update to accept):\ngot:  %s\nwant: %s", path, i+1, g, w)
-			return
-		}
-	}
+	testutil.Golden(t, filepath.Join("testdata", "metrics", name), got)
 }
 
 // genSummary runs a reportgen report through Process, streaming its shards.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
 
 // results wraps result objects into a report with complete metadata.
@@ -26,7 +28,7 @@ func TestProcess_Rejections(t *testing.T) {
 	deep := strings.Repeat("[", 70) + strings.Repeat("]", 70)
 	veryDeep := strings.Repeat("[", 10010) + strings.Repeat("]", 10010)
 	good := results(`{"test": "/a.html", "status": "OK", "subtests": []}`)
-	gz := mustGzip(t, []byte(good))
+	gz := testutil.Gzip(t, []byte(good))
 	badCRC := bytes.Clone(gz)
 	badCRC[len(badCRC)-6] ^= 0xff // CRC32 is the 8 bytes before the end, minus ISIZE
 	corrupt := bytes.Clone(gz)
@@ -167,7 +169,7 @@ func TestProcess_GzipBomb(t *testing.T) {
 		buf.WriteString(`", `)
 	}
 	buf.WriteString(`""]}`)
-	bomb := mustGzip(t, buf.Bytes())
+	bomb := testutil.Gzip(t, buf.Bytes())
 	_, err := Process(context.Background(), []Shard{bytesShard("bomb.gz", bomb)}, Options{})
 	e := asError(t, err)
 	if e.Code != CodeGzipRatio {
@@ -177,7 +179,7 @@ func TestProcess_GzipBomb(t *testing.T) {
 		t.Errorf("refused after %d bytes, want at most %d", e.Offset, 2*RatioSlack)
 	}
 	// A small highly compressible file is fine.
-	small := mustGzip(t, []byte(results(`{"test": "/a.html", "status": "OK", "message": "`+strings.Repeat("a", 500<<10)+`"}`)))
+	small := testutil.Gzip(t, []byte(results(`{"test": "/a.html", "status": "OK", "message": "`+strings.Repeat("a", 500<<10)+`"}`)))
 	mustProcess(t, []Shard{bytesShard("small.gz", small)}, Options{})
 	// And a larger ratio is allowed when asked for.
 	mustProcess(t, []Shard{bytesShard("bomb.gz", bomb)}, Options{Limits: Limits{MaxRatio: 10000}, Overrides: Metadata{
@@ -187,6 +189,7 @@ func TestProcess_GzipBomb(t *testing.T) {
 func TestProcess_IOErrors(t *testing.T) {
 	errNet := errors.New("connection reset")
 	good := []byte(results(`{"test": "/a.html", "status": "OK"}`))
+	gz := testutil.Gzip(t, good) // here: open runs on Process's goroutines
 	tests := []struct {
 		name string
 		open func() (io.ReadCloser, error)
@@ -194,10 +197,7 @@ func TestProcess_IOErrors(t *testing.T) {
 	}{
 		{"Open", func() (io.ReadCloser, error) { return nil, errNet }, "open"},
 		{"ReadPlain", func() (io.ReadCloser, error) { return &failingReader{data: good[:20], err: errNet}, nil }, "read"},
-		{"ReadGzip", func() (io.ReadCloser, error) {
-			gz := mustGzip(t, good)
-			return &failingReader{data: gz[:len(gz)/2], err: errNet}, nil
-		}, "read"},
+		{"ReadGzip", func() (io.ReadCloser, error) { return &failingReader{data: gz[:len(gz)/2], err: errNet}, nil }, "read"},
 		{"ReadGzipHeader", func() (io.ReadCloser, error) { return &failingReader{data: []byte{0x1f, 0x8b}, err: errNet}, nil }, "read"},
 	}
 	for _, tt := range tests {
@@ -213,6 +213,32 @@ func TestProcess_IOErrors(t *testing.T) {
 			want := fmt.Sprintf(`report: %s shard "net.json": connection reset`, tt.verb)
 			if err.Error() != want {
 				t.Errorf("got %q, want %q", err, want)
+			}
+		})
+	}
+}
+
+func TestProcess_BadShard(t *testing.T) {
+	// A Shard without Open, or whose Open returns neither a reader nor an
+	// error, is the caller's bug: a plain error, not a rejection.
+	tests := []struct {
+		name  string
+		shard Shard
+		want  string
+	}{
+		{"NoOpen", Shard{Name: "a.json"}, `report: open shard "a.json": shard has no Open function`},
+		{"NilReader", Shard{Name: "a.json", Open: func() (io.ReadCloser, error) { return nil, nil }},
+			`report: open shard "a.json": shard's Open function returned no reader`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Process(context.Background(), []Shard{tt.shard}, Options{})
+			var e *Error
+			if err == nil || errors.As(err, &e) {
+				t.Fatalf("got %v, want a plain error", err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("got %q, want %q", err, tt.want)
 			}
 		})
 	}
@@ -258,7 +284,7 @@ func benchReportSmall(tb testing.TB) ([]byte, []byte) {
 	if err := genReport(&buf, 0, 300, 15000, 1); err != nil {
 		tb.Fatal(err)
 	}
-	return mustGzip(tb, buf.Bytes()), buf.Bytes()
+	return testutil.Gzip(tb, buf.Bytes()), buf.Bytes()
 }
 
 func TestProcess_Merge(t *testing.T) {
@@ -326,7 +352,7 @@ func TestProcess_ManyShards(t *testing.T) {
 		doc := []byte(results(rs...))
 		h.Write(doc)
 		if i%2 == 0 {
-			doc = mustGzip(t, doc)
+			doc = testutil.Gzip(t, doc)
 		}
 		shards = append(shards, bytesShard(fmt.Sprint(i), doc))
 	}

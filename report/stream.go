@@ -87,7 +87,7 @@ func produce(ctx context.Context, sh Shard, lim Limits, h hash.Hash, ch chan<- c
 	}
 	rc, err := sh.Open()
 	if err == nil && rc == nil {
-		err = errors.New("Open returned no reader")
+		err = errors.New("shard's Open function returned no reader")
 	}
 	if err != nil {
 		return &sourceError{op: "open", err: err}

@@ -2,42 +2,21 @@ package report
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "update golden files")
-
-// checkGolden compares got with testdata/name, or rewrites it with -update.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 // resultView is what the result golden files show.
 type resultView struct {
@@ -86,7 +65,7 @@ func TestSummary_Golden(t *testing.T) {
 				shards = append(shards, fileShard(t, f))
 			}
 			r := mustProcess(t, shards, tt.opts)
-			checkGolden(t, tt.name+".summary.golden", []byte(summaryJSON(t, r.Summary)))
+			testutil.Golden(t, filepath.Join("testdata", tt.name+".summary.golden"), []byte(summaryJSON(t, r.Summary)))
 			v := resultView{
 				ProductID: r.ProductID(), Hash: r.Hash, Meta: r.Meta, Labels: r.Labels, RunInfo: r.RunInfo,
 				TimeStart: timeString(r.TimeStart), TimeEnd: timeString(r.TimeEnd),
@@ -96,7 +75,7 @@ func TestSummary_Golden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.name+".result.golden", append(b, '\n'))
+			testutil.Golden(t, filepath.Join("testdata", tt.name+".result.golden"), append(b, '\n'))
 		})
 	}
 }
@@ -207,14 +186,7 @@ func TestSummary_RoundTripChrome(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1.6M subtests")
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(mustRead(t, "../testdata/wptfyi/wptfyi-chrome-stable-summary_v2.json.gz")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	real, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	real := testutil.Gunzip(t, mustRead(t, "../testdata/wptfyi/wptfyi-chrome-stable-summary_v2.json.gz"))
 	want, err := ReadSummary(bytes.NewReader(real))
 	if err != nil {
 		t.Fatal(err)
@@ -288,20 +260,39 @@ func writeReportFor(w io.Writer, s *Summary) error {
 }
 
 func TestProcess_Concurrent(t *testing.T) {
-	// Several Process calls at once share nothing.
+	// Several Process calls at once share nothing: each gives what the same
+	// call gives alone. The shards are read, and every failure reported, on
+	// the test goroutine.
 	docs := []string{"../testdata/reports/chrome-basic.json", "../testdata/reports/edgechromium-dev.json", "../testdata/reports/safari-stp.json"}
-	errs := make(chan error, 3*len(docs))
-	for range 3 {
-		for _, d := range docs {
+	shards := make([]Shard, len(docs))
+	want := make([]*Result, len(docs))
+	for i, d := range docs {
+		shards[i] = fileShard(t, d)
+		want[i] = mustProcess(t, []Shard{shards[i]}, Options{})
+	}
+	type outcome struct {
+		doc int
+		r   *Result
+		err error
+	}
+	const rounds = 3
+	outcomes := make(chan outcome, rounds*len(docs))
+	for range rounds {
+		for i := range docs {
 			go func() {
-				_, err := Process(context.Background(), []Shard{fileShard(t, d)}, Options{})
-				errs <- err
+				r, err := Process(context.Background(), []Shard{shards[i]}, Options{})
+				outcomes <- outcome{i, r, err}
 			}()
 		}
 	}
-	for range 3 * len(docs) {
-		if err := <-errs; err != nil {
-			t.Error(err)
+	for range rounds * len(docs) {
+		o := <-outcomes
+		switch {
+		case o.err != nil:
+			t.Errorf("%s: %v", docs[o.doc], o.err)
+		case !reflect.DeepEqual(o.r, want[o.doc]):
+			t.Errorf("%s: got hash %s, %d tests, %d subtests, want %s, %d, %d and the rest of the Result as processed alone",
+				docs[o.doc], o.r.Hash, o.r.Tests, o.r.Subtests, want[o.doc].Hash, want[o.doc].Tests, want[o.doc].Subtests)
 		}
 	}
 }

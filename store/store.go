@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -31,26 +30,35 @@ type Bucket struct {
 	dir  string
 	dirs sync.Map // directories of a file bucket known to exist
 
-	faults atomic.Pointer[func(op, key string) error]
+	faults func(op, key string) error // of WithFaults; nil: none
 }
 
-// InjectFaults makes every later operation first ask f, and fail with its
-// error (wrapped as temporary) when it returns one. It is for fault tests:
-// a storage service that fails some of its requests. nil removes it.
-func (b *Bucket) InjectFaults(f func(op, key string) error) {
-	if f == nil {
-		b.faults.Store(nil)
-		return
-	}
-	b.faults.Store(&f)
+// Option changes how Open opens a bucket.
+type Option func(*options)
+
+type options struct {
+	faults func(op, key string) error
+}
+
+// WithFaults makes the bucket's storage operations first call f with the
+// operation and key: "stat" (Attributes, Exists), "read" (NewReader,
+// NewRangeReader, ReadAll), "write" (Write), "delete" (Delete) or "list"
+// (List, with the prefix as key); the methods built on them ask f too.
+// When f returns an error the operation fails with it, wrapped in
+// *TemporaryError, so it is retried, and f asked again, as in a real
+// outage. It is for fault tests: a storage service that fails some of its
+// requests. f is called from every goroutine using the bucket; to turn
+// faults on and off during a test, let f read a variable of the test (an
+// atomic.Bool, say). A nil f injects nothing.
+func WithFaults(f func(op, key string) error) Option {
+	return func(o *options) { o.faults = f }
 }
 
 func (b *Bucket) fault(op, key string) error {
-	f := b.faults.Load()
-	if f == nil {
+	if b.faults == nil {
 		return nil
 	}
-	if err := (*f)(op, key); err != nil {
+	if err := b.faults(op, key); err != nil {
 		return &TemporaryError{Err: fmt.Errorf("store: %s %q: %w", op, key, err)}
 	}
 	return nil
@@ -59,8 +67,22 @@ func (b *Bucket) fault(op, key string) error {
 // Open opens the bucket at rawURL: a gocloud URL (file:///abs/dir, mem://,
 // s3://…, gs://…, azblob://…) or a plain directory path, which is created if
 // needed. File buckets store no attribute sidecar files (metadata=skip): the
-// project derives content types from keys.
-func Open(ctx context.Context, rawURL string) (*Bucket, error) {
+// project derives content types from keys. opts are applied in order. Open
+// returns an error wrapping ErrInvalid for an empty or malformed URL.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Bucket, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b, err := open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	b.faults = o.faults
+	return b, nil
+}
+
+func open(ctx context.Context, rawURL string) (*Bucket, error) {
 	if rawURL == "" {
 		return nil, fmt.Errorf("store: open: empty bucket URL: %w", ErrInvalid)
 	}

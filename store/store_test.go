@@ -135,14 +135,15 @@ func TestBucket_NotFound(t *testing.T) {
 func TestBucket_AbortedWriteLeavesNothing(t *testing.T) {
 	for name, b := range buckets(t) {
 		t.Run(name, func(t *testing.T) {
+			errReset := errors.New("connection reset")
 			for _, once := range []bool{false, true} {
 				ctx, cancel := context.WithCancel(context.Background())
 				r := io.MultiReader(strings.NewReader("partial"), readerFunc(func([]byte) (int, error) {
 					cancel()
-					return 0, errors.New("connection reset")
+					return 0, errReset
 				}))
-				if err := b.Write(ctx, "aborted", r, WriteOptions{IfNotExist: once}); err == nil {
-					t.Fatalf("IfNotExist=%v: got nil error", once)
+				if err := b.Write(ctx, "aborted", r, WriteOptions{IfNotExist: once}); !errors.Is(err, errReset) {
+					t.Fatalf("IfNotExist=%v: got %v, want the reader's error", once, err)
 				}
 				if ok, _ := b.Exists(context.Background(), "aborted"); ok {
 					t.Errorf("IfNotExist=%v: an aborted write is visible", once)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
 
 // wptreport is the subset of the wptreport format the tests check, decoded
@@ -338,25 +342,16 @@ func TestWriteFiles(t *testing.T) {
 		if want := filepath.Join(dir, "run-"+string(rune('0'+i))+".json.gz"); p != want {
 			t.Errorf("path %d = %s, want %s", i, p, want)
 		}
-		f, err := os.Open(p)
+		z, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(zr)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, mustWrite(t, cfg, i)) {
+		if got := testutil.Gunzip(t, z); !bytes.Equal(got, mustWrite(t, cfg, i)) {
 			t.Errorf("%s: decompressed content differs from Write", p)
 		}
 	}
-	if _, err := WriteFiles(filepath.Join(dir, "missing"), "run", cfg); err == nil {
-		t.Errorf("WriteFiles to a missing directory: got nil error")
+	if _, err := WriteFiles(filepath.Join(dir, "missing"), "run", cfg); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("WriteFiles to a missing directory: got %v, want fs.ErrNotExist", err)
 	}
 }
 

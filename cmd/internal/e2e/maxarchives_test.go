@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,17 @@ func TestIngester_MaxArchives(t *testing.T) {
 			t.Errorf("%s fetched %d times, want %d", k, got, want)
 		}
 	}
+	// Those are the newest 50 runs: the last 50 committed, as run ids sort
+	// by time. Each ingested run has its status record.
 	m, _ := filepath.Glob(filepath.Join(out, "status", "*.json"))
-	if len(m) != 50 {
-		t.Errorf("%d runs ingested, want the 50 of the current document and two archives", len(m))
+	var got []string
+	for _, p := range m {
+		got = append(got, strings.TrimSuffix(filepath.Base(p), ".json"))
+	}
+	slices.Sort(got)
+	if want := ids[len(ids)-50:]; !slices.Equal(got, want) {
+		t.Errorf("got %d runs ingested, want the 50 of the current document and two archives, %s to %s; got %v",
+			len(got), want[0], want[len(want)-1], got)
 	}
 	skipped, _ := filepath.Glob(filepath.Join(out, "state", "skipped", "*.json"))
 	if len(skipped) != 1 {
