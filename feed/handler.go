@@ -13,15 +13,22 @@ import (
 	"time"
 )
 
-// Document is a rendered document ready to serve.
+// Document is a rendered document ready to serve with Serve: an Atom feed
+// document, or any other bytes given their ContentType (a JSON answer, a
+// script, an SVG chart), with the same validators and compression.
 type Document struct {
 	Body []byte
+	// ContentType is sent as Content-Type; the package's ContentType (an
+	// Atom feed document) when empty.
+	ContentType string
 	// ETag is a strong, quoted entity tag (RFC 9110 §8.8.3); computed from
 	// Body (a sha256 prefix) when empty, quoted when given bare.
-	ETag         string
+	ETag string
+	// LastModified is sent as Last-Modified (and answers If-Modified-Since);
+	// omitted when zero or the Unix epoch, as http.ServeContent does.
 	LastModified time.Time
-	// CacheControl is sent as is, e.g. "public, max-age=10" or
-	// "public, max-age=31536000, immutable"; omitted when empty.
+	// CacheControl is sent as is, e.g. "public, max-age=10",
+	// "public, max-age=31536000, immutable" or "no-cache"; omitted when empty.
 	CacheControl string
 
 	// Computed once per Document: serving the same document to many
@@ -77,15 +84,26 @@ func ETag(body []byte) string {
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 
-// Serve writes doc with Content-Type ContentType, a strong ETag,
-// Last-Modified, Cache-Control and Vary: Accept-Encoding. It answers
-// If-None-Match and If-Modified-Since with 304 and no body, supports HEAD
-// (and Range, through http.ServeContent), and answers other methods with 405.
-// When the request accepts gzip (Accept-Encoding: gzip with q > 0, or *), the
-// body is gzip-compressed and the ETag gets a "-gz" suffix inside the quotes,
-// so each representation has its own strong validator. Compression happens
-// only when a body is actually sent. doc must not be nil; Serve does not
-// modify it, so one Document may be served concurrently.
+// gzipMinSize is the size up to which Serve sends a body as is: gzip
+// would save a few bytes at best, and may add some.
+const gzipMinSize = 1024
+
+// Serve writes doc with Content-Type doc.ContentType (ContentType when
+// empty), a strong ETag, Last-Modified (unless zero), Cache-Control (unless
+// empty), X-Content-Type-Options: nosniff and Vary: Accept-Encoding. It
+// answers If-None-Match (a tag, a list of tags, or *; weak comparison) and
+// If-Modified-Since with 304 and no body, supports HEAD (and Range and
+// If-Range, through http.ServeContent), and answers other methods with 405.
+//
+// When the request accepts gzip (Accept-Encoding: gzip or x-gzip with
+// q > 0, or else * with q > 0) and the body is larger than 1024 bytes, the
+// body is sent gzip-compressed (gzip.DefaultCompression) and the ETag gets a
+// "-gz" suffix inside the quotes, so that each representation has its own
+// strong validator. A smaller body is always sent as is, under the plain
+// ETag. The compressed body is computed once per Document, when a body is
+// first actually sent: 304 answers cost no compression. doc must not be
+// nil; Serve does not modify it, so one Document may be served
+// concurrently.
 func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 	h := w.Header()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -96,12 +114,16 @@ func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 	etag := doc.strongETag()
 	var content io.ReadSeeker = bytes.NewReader(doc.Body)
 	h.Add("Vary", "Accept-Encoding")
-	if acceptsGzip(r.Header) {
+	if len(doc.Body) > gzipMinSize && acceptsGzip(r.Header) {
 		etag = gzipETag(etag)
 		h.Set("Content-Encoding", "gzip")
 		content = &lazyGzip{doc: doc}
 	}
-	h.Set("Content-Type", ContentType)
+	ctype := doc.ContentType
+	if ctype == "" {
+		ctype = ContentType
+	}
+	h.Set("Content-Type", ctype)
 	h.Set("ETag", etag)
 	h.Set("X-Content-Type-Options", "nosniff")
 	if doc.CacheControl != "" {

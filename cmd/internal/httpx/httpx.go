@@ -1,5 +1,19 @@
 // Package httpx holds the HTTP plumbing the publisher's and the ingester's
-// servers share: instrumented routes and query-list parsing.
+// servers share, once:
+//
+//   - the server skeleton (NewServer): a logger, a mux whose routes are
+//     counted and timed (Route, RequestMetrics), a Prometheus registry
+//     served at GET /metrics, GET /healthz, and graceful serving (Serve);
+//   - the one table from errors to HTTP statuses (Status) and the error
+//     answers built on it (Error for text, ErrorJSON for JSON APIs);
+//   - reading a secret from a file (ReadToken), the logger of the commands
+//     (NewLogger), base-URL checks (CheckBaseURL) and query lists (List).
+//
+// Conditional GET, entity tags and gzip are not here: feed.Serve serves any
+// bytes (a feed.Document with a ContentType) with them.
+//
+// httpx may import store (for its errors); it must not import the
+// commands' packages (publisher, ingester), which import it.
 package httpx
 
 import (
@@ -38,7 +52,8 @@ func CheckBaseURL(u string) error {
 }
 
 // Route mounts h at pattern on mux, counting requests by pattern and status
-// code in requests and timing them by pattern in latency.
+// code in requests and timing them by pattern in latency. Server.Route is
+// the usual way; Route is for servers not yet built on NewServer.
 func Route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

@@ -6,11 +6,11 @@ package publisher
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 )
 
 // DefaultBucket is where both programs keep data when no bucket is given.
@@ -74,16 +74,16 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tokenFile != "" {
-				p, err := os.ReadFile(tokenFile)
+				tok, err := httpx.ReadToken(tokenFile)
 				if err != nil {
-					return fmt.Errorf("serve: %w", err)
+					return fmt.Errorf("serve: --notify-token-file: %w", err)
 				}
-				cfg.NotifyToken = strings.TrimSpace(string(p))
+				cfg.NotifyToken = tok
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			s, err := NewServer(cmd.Context(), cfg, newLogger(stderr))
+			s, err := NewServer(cmd.Context(), cfg, httpx.NewLogger(stderr))
 			if err != nil {
 				return err
 			}

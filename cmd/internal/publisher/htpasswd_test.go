@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -148,9 +149,19 @@ func TestLoadCredentials_Errors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("ann:$apr1$x$y\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{bad, filepath.Join(dir, "missing")} {
-		if _, err := loadCredentials(path, slog.New(slog.DiscardHandler), time.Now); err == nil || !strings.Contains(err.Error(), path) {
-			t.Errorf("load %s: got %v, want an error naming the file", path, err)
+	for _, tc := range []struct {
+		path string
+		is   error // when set, an error the result must wrap
+	}{
+		{path: bad},
+		{path: filepath.Join(dir, "missing"), is: fs.ErrNotExist},
+	} {
+		_, err := loadCredentials(tc.path, slog.New(slog.DiscardHandler), time.Now)
+		if err == nil || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("load %s: got %v, want an error naming the file", tc.path, err)
+		}
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("load %s: got %v, want it to wrap %v", tc.path, err, tc.is)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -153,7 +154,7 @@ func refuse(code int, format string, args ...any) error {
 }
 
 // uploadStatus maps an upload's error to its HTTP status; what is not
-// specific to uploads goes to the publisher's httpStatus table.
+// specific to uploads goes to the servers' one table, httpx.Status.
 func uploadStatus(err error) int {
 	var ue *uploadError
 	var tooLarge *http.MaxBytesError
@@ -166,7 +167,7 @@ func uploadStatus(err error) int {
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest
 	}
-	return httpStatus(err)
+	return httpx.Status(err)
 }
 
 // uploadResponse is the body of a 201 answer.

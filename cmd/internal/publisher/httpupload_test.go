@@ -2,7 +2,6 @@ package publisher
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -37,6 +37,30 @@ var testUsers = map[string]string{"runner": "s3cret", "other": "pw2"}
 // address and the bucket, opened for the test's own checks.
 func startUploadServer(t *testing.T, ctx context.Context, mod func(*ServerConfig)) (*Server, string, *store.Bucket) {
 	t.Helper()
+	s, addr, b, _ := startFaultyUploadServer(t, ctx, mod)
+	return s, addr, b
+}
+
+// faultHook is the storage-fault function of a server's bucket, which a
+// test may change while the server runs (nil: no faults).
+type faultHook struct {
+	f atomic.Pointer[func(op, key string) error]
+}
+
+func (h *faultHook) set(f func(op, key string) error) { h.f.Store(&f) }
+
+func (h *faultHook) call(op, key string) error {
+	if p := h.f.Load(); p != nil && *p != nil {
+		return (*p)(op, key)
+	}
+	return nil
+}
+
+// startFaultyUploadServer is startUploadServer with a fault hook on the
+// server's bucket.
+func startFaultyUploadServer(t *testing.T, ctx context.Context, mod func(*ServerConfig)) (*Server, string, *store.Bucket, *faultHook) {
+	t.Helper()
+	hook := &faultHook{}
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "users.htpasswd")
 	mustWriteCredentials(t, creds, testUsers)
@@ -48,7 +72,7 @@ func startUploadServer(t *testing.T, ctx context.Context, mod func(*ServerConfig
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := NewServer(ctx, cfg, slog.New(slog.DiscardHandler))
+	s, err := NewServer(ctx, cfg, slog.New(slog.DiscardHandler), store.WithFaults(hook.call))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +84,7 @@ func startUploadServer(t *testing.T, ctx context.Context, mod func(*ServerConfig
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); <-done; s.Close(); b.Close() })
-	return s, "http://" + s.Addr(), b
+	return s, "http://" + s.Addr(), b, hook
 }
 
 // formPart is one part of a multipart/form-data body.
@@ -148,30 +172,6 @@ func testShard(t testing.TB, i int) []byte {
 	return b.Bytes()
 }
 
-func gzipped(t testing.TB, p []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	zw.Write(p)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func gunzip(t testing.TB, p []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // runObjects lists every object under runs/ (shards and manifests).
 func runObjects(t testing.TB, b *store.Bucket) []string {
 	t.Helper()
@@ -224,7 +224,7 @@ func TestUpload_TwoShards(t *testing.T) {
 	defer cancel()
 	_, addr, b := startUploadServer(t, ctx, nil)
 	plain0, plain1 := testShard(t, 0), testShard(t, 1)
-	gz0, gz1 := gzipped(t, plain0), gzipped(t, plain1)
+	gz0, gz1 := testutil.Gzip(t, plain0), testutil.Gzip(t, plain1)
 	rev := strings.Repeat("ab12", 10)
 	tests := []struct {
 		name   string
@@ -272,7 +272,7 @@ func TestUpload_TwoShards(t *testing.T) {
 				if int64(len(p)) != m.Shards[i].Size {
 					t.Errorf("shard %d: %d bytes, manifest says %d", i, len(p), m.Shards[i].Size)
 				}
-				if !bytes.Equal(gunzip(t, p), want) {
+				if !bytes.Equal(testutil.Gunzip(t, p), want) {
 					t.Errorf("shard %d does not hold the uploaded report", i)
 				}
 				if bytes.Equal(tc.shards[i][:2], []byte{0x1f, 0x8b}) && !bytes.Equal(p, tc.shards[i]) {
@@ -318,13 +318,13 @@ func TestUpload_Refused(t *testing.T) {
 			parts: []formPart{resultFile("a.json", good), resultFile("b.json", []byte("{\"results\": [oops"))},
 			code:  400, reason: `report: shard "b.json": line 1, column 14`},
 		{name: "NoRevision", addr: addr, user: "other", pass: "pw2",
-			parts: []formPart{resultFile("a.json.gz", gzipped(t, noRevision)), field("labels", "x")},
+			parts: []formPart{resultFile("a.json.gz", testutil.Gzip(t, noRevision)), field("labels", "x")},
 			code:  400, reason: "revision"},
 		{name: "BadRevisionOverride", addr: addr, user: "runner", pass: "s3cret",
 			parts: []formPart{resultFile("a.json", good), field("revision", "abc")},
 			code:  400, reason: "report: "},
 		{name: "TruncatedGzip", addr: addr, user: "runner", pass: "s3cret",
-			parts: []formPart{resultFile("a.json.gz", gzipped(t, good)[:200])},
+			parts: []formPart{resultFile("a.json.gz", testutil.Gzip(t, good)[:200])},
 			code:  400, reason: `shard "a.json.gz"`},
 		{name: "NoShards", addr: addr, user: "runner", pass: "s3cret", parts: []formPart{field("labels", "x")}, code: 400, reason: "no result_file"},
 		{name: "ResultURLNotAllowed", addr: addr, user: "runner", pass: "s3cret",
@@ -333,7 +333,7 @@ func TestUpload_Refused(t *testing.T) {
 		{name: "TooLarge", addr: smallAddr, user: "runner", pass: "s3cret",
 			parts: []formPart{field("labels", "x"), resultFile("big.json", big.Bytes())}, code: 413},
 		{name: "TooLargeSecondShard", addr: smallAddr, user: "runner", pass: "s3cret",
-			parts: []formPart{resultFile("a.json.gz", gzipped(t, good)), resultFile("big.json", big.Bytes())}, code: 413},
+			parts: []formPart{resultFile("a.json.gz", testutil.Gzip(t, good)), resultFile("big.json", big.Bytes())}, code: 413},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -389,10 +389,10 @@ func TestUpload_Off(t *testing.T) {
 func TestUpload_Disconnect(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, addr, b := startUploadServer(t, ctx, nil)
+	s, addr, b, faults := startFaultyUploadServer(t, ctx, nil)
 	var mu sync.Mutex
 	var ops []string
-	s.bucket.InjectFaults(func(op, key string) error {
+	faults.set(func(op, key string) error {
 		if strings.HasPrefix(key, store.RunsPrefix) {
 			mu.Lock()
 			ops = append(ops, op+" "+key[strings.LastIndexByte(key, '/')+1:])
@@ -459,7 +459,7 @@ func TestUpload_Disconnect(t *testing.T) {
 func TestUpload_BucketUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, addr, b := startUploadServer(t, ctx, nil)
+	_, addr, b, faults := startFaultyUploadServer(t, ctx, nil)
 	shard := testShard(t, 0)
 	for _, tc := range []struct{ name, op, key string }{
 		{"StoreShard", "write", "shard-001.json.gz"},
@@ -467,15 +467,15 @@ func TestUpload_BucketUnavailable(t *testing.T) {
 		{"Commit", "write", store.ManifestName},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.bucket.InjectFaults(func(op, key string) error {
+			faults.set(func(op, key string) error {
 				if op == tc.op && strings.HasSuffix(key, "/"+tc.key) {
 					return errors.New("injected: service unavailable")
 				}
 				return nil
 			})
-			defer s.bucket.InjectFaults(nil)
+			defer faults.set(nil)
 			resp, body := postForm(t, ctx, addr, "runner", "s3cret", []formPart{
-				resultFile("a.json", shard), resultFile("b.json.gz", gzipped(t, testShard(t, 1))),
+				resultFile("a.json", shard), resultFile("b.json.gz", testutil.Gzip(t, testShard(t, 1))),
 			})
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("got %s %q, want 503", resp.Status, body)
@@ -616,7 +616,7 @@ func writeFileAtomic(path, content string) error {
 func TestUpload_ResultURL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	plain0, gz1 := testShard(t, 0), gzipped(t, testShard(t, 1))
+	plain0, gz1 := testShard(t, 0), testutil.Gzip(t, testShard(t, 1))
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(plain0) }))
 	defer other.Close()
 	var fetched atomic.Int32

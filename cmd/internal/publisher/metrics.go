@@ -1,26 +1,20 @@
 package publisher
 
 import (
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 )
 
+// metrics are the publisher's own; the request metrics are the server
+// skeleton's (httpx.NewServer).
 type metrics struct {
-	reg          *prometheus.Registry
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
 	runs         prometheus.Gauge
 	lastScan     *prometheus.GaugeVec
 	scanDuration *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the publisher's metrics, registered in reg.
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "publisher_runs_indexed", Help: "Runs in the publication log.",
 		}),
@@ -32,14 +26,6 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"kind"}),
 	}
-	m.requests, m.latency = httpx.RequestMetrics("publisher")
-	m.reg.MustRegister(m.requests, m.latency, m.runs, m.lastScan, m.scanDuration,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.runs, m.lastScan, m.scanDuration)
 	return m
-}
-
-// route mounts h at pattern, counting requests and timing them under the
-// pattern's name.
-func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {
-	httpx.Route(mux, pattern, h, s.m.requests, s.m.latency)
 }

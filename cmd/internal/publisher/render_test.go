@@ -1,19 +1,16 @@
 package publisher
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/feed/feedtest"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/store"
 )
-
-var update = flag.Bool("update", false, "update golden files")
 
 // goldenRuns are three fixed runs: a full manifest, a minimal one as other
 // tools write, and one of two shards.
@@ -54,20 +51,7 @@ func TestRenderer_Golden(t *testing.T) {
 	docs := map[string]*feed.Document{"subscription.golden": sub, "archive.golden": arch, "archive-filtered.golden": farch}
 	var bodies [][]byte
 	for name, doc := range docs {
-		path := filepath.Join("testdata", name)
-		if *update {
-			os.MkdirAll("testdata", 0o755)
-			if err := os.WriteFile(path, doc.Body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create)", err)
-		}
-		if string(doc.Body) != string(want) {
-			t.Errorf("%s differs from the rendered document (run with -update after checking)", name)
-		}
+		testutil.Golden(t, filepath.Join("testdata", name), doc.Body)
 		bodies = append(bodies, doc.Body)
 	}
 	feedtest.Jing(t, bodies...)

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/feed"
@@ -89,6 +85,7 @@ func (c *ServerConfig) Validate() error {
 type Server struct {
 	cfg    ServerConfig
 	log    *slog.Logger
+	http   *httpx.Server // routes, request metrics, /metrics, /healthz
 	bucket *store.Bucket
 	ln     net.Listener
 	idx    *index
@@ -99,7 +96,6 @@ type Server struct {
 
 	signOnce sync.Once
 	scanMu   sync.Mutex // one scan at a time
-	lastFull time.Time
 
 	docMu   sync.Mutex
 	subs    map[string]*cachedDoc // subscription documents by filter query
@@ -116,8 +112,11 @@ const maxCachedArchives = 512
 
 // NewServer opens the bucket, binds the listener (so Addr may use port 0)
 // and reads the tail of the publication log. It does not read every
-// manifest: start-up costs the same at 100 runs and at 100,000.
-func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server, error) {
+// manifest: start-up costs the same at 100 runs and at 100,000. A nil log
+// discards.
+func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...store.Option) (*Server, error) {
+	hs := httpx.NewServer("publisher", log)
+	log = hs.Log
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 100
 	}
@@ -127,7 +126,7 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server
 	if cfg.ScanInterval == 0 {
 		cfg.ScanInterval = time.Second
 	}
-	b, err := store.Open(ctx, cfg.Bucket)
+	b, err := store.Open(ctx, cfg.Bucket, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +149,10 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{
-		cfg: cfg, log: log, bucket: b, ln: ln,
+		cfg: cfg, log: log, http: hs, bucket: b, ln: ln,
 		idx:     newIndex(b, cfg.PageSize),
 		rd:      &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
-		m:       newMetrics(),
+		m:       newMetrics(hs.Registry),
 		notify:  newNotifier(cfg.Notify, cfg.NotifyToken, log),
 		subs:    map[string]*cachedDoc{},
 		archive: map[string]*feed.Document{},
@@ -168,6 +167,7 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger) (*Server
 		return nil, fmt.Errorf("serve: read publication log: %w", err)
 	}
 	s.log.Info("publication log loaded", "runs", s.idx.count(), "duration", time.Since(start).Round(time.Millisecond))
+	s.routes()
 	return s, nil
 }
 
@@ -196,13 +196,14 @@ func (s *Server) now() time.Time {
 // Run serves until ctx is done: quick scans every ScanInterval, a full scan
 // at start and every FullScan.
 func (s *Server) Run(ctx context.Context) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() { errc <- s.http.Serve(ctx, s.ln) }()
+	served := func(err error) error {
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	}
 	s.log.Info("publisher serving", "addr", s.ln.Addr().String(), "base_url", s.cfg.BaseURL, "bucket", s.bucket.URL(), "runs", s.idx.count())
 
 	go s.notify.run(ctx)
@@ -233,12 +234,9 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			return nil
+			return served(<-errc) // after the graceful shutdown
 		case err := <-errc:
-			return fmt.Errorf("serve: %w", err)
+			return served(err)
 		case <-full:
 			// In the background: a full scan of a large bucket takes a while
 			// and quick scans must go on.
@@ -304,21 +302,18 @@ func (s *Server) scanDays(ctx context.Context, days []string) error {
 	return err
 }
 
-// Handler routes the publisher's HTTP API.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	s.route(mux, "GET /feed.atom", s.serveFeed)
-	s.route(mux, "GET /archive/{page}", s.serveArchive)
-	s.route(mux, "GET /runs/{id}/{name}", s.serveRunFile)
-	s.route(mux, "GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	s.route(mux, "GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}).ServeHTTP)
+// Handler is the publisher's HTTP API: the feed, its archive, the runs'
+// files, uploads (when on), and the skeleton's /metrics and /healthz.
+func (s *Server) Handler() http.Handler { return s.http }
+
+// routes mounts the publisher's routes on its skeleton, once.
+func (s *Server) routes() {
+	s.http.Route("GET /feed.atom", s.serveFeed)
+	s.http.Route("GET /archive/{page}", s.serveArchive)
+	s.http.Route("GET /runs/{id}/{name}", s.serveRunFile)
 	if s.up != nil {
-		s.route(mux, "POST "+UploadPath, s.up.serveHTTP)
+		s.http.Route("POST "+UploadPath, s.up.serveHTTP)
 	}
-	return mux
 }
 
 func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
@@ -335,7 +330,7 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 		runs, pages, version := s.idx.snapshot()
 		doc, err := s.rd.subscription(runs, pages, f)
 		if err != nil {
-			s.httpError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		c = &cachedDoc{version: version, doc: doc}
@@ -368,7 +363,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request) {
 	if doc == nil {
 		runs, ok, err := s.idx.page(r.Context(), k)
 		if err != nil {
-			s.httpError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		if !ok {
@@ -384,7 +379,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if doc, err = s.rd.archive(k, runs, f); err != nil {
-			s.httpError(w, r, err)
+			s.http.Error(w, r, err)
 			return
 		}
 		s.docMu.Lock()
@@ -413,7 +408,7 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "run "+id+" is not published", http.StatusNotFound)
 			return
 		}
-		s.httpError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	key := store.ShardKey(id, name)
@@ -451,7 +446,7 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := s.bucket.Attributes(r.Context(), key)
 	if err != nil {
-		s.httpError(w, r, err)
+		s.http.Error(w, r, err)
 		return
 	}
 	if etag == "" && strings.HasPrefix(a.ETag, `"`) {
@@ -466,29 +461,4 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 	// A committed run's files never change.
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", a.ModTime, rs)
-}
-
-// httpStatus maps an error to its HTTP status: the publisher's one table.
-func httpStatus(err error) int {
-	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, os.ErrNotExist):
-		return http.StatusNotFound
-	case errors.Is(err, store.ErrInvalid):
-		return http.StatusBadRequest
-	case store.IsTemporary(err), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
-	code := httpStatus(err)
-	if code >= 500 {
-		s.log.Error("request failed", "path", r.URL.Path, "err", err)
-	}
-	http.Error(w, http.StatusText(code), code)
-}
-
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
