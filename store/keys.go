@@ -120,7 +120,7 @@ func TestPackIndexKey(sha, productID string) string {
 func TestRunKey(runID string) string { return "testruns/" + runID + ".json" }
 
 // StatusKey is the key of a run's status record.
-func StatusKey(runID string) string { return "status/" + runID + ".json" }
+func StatusKey(runID string) string { return StatusPrefix + runID + ".json" }
 
 // EscapeTestPath turns a wpt test path ("/a/b.html?x=1#y") into a key
 // suffix that every gocloud driver stores as is and every file system

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/testdata"
 )
 
@@ -94,13 +95,13 @@ func run(ctx context.Context) error {
 	fmt.Printf("\nstatus records in %s/status:\n", out)
 	statuses, _ := filepath.Glob(filepath.Join(out, "status", "*.json"))
 	for _, p := range statuses {
-		var st ingester.Status
+		var st records.Status
 		data, err := os.ReadFile(p)
 		if err != nil || json.Unmarshal(data, &st) != nil {
 			continue
 		}
 		line := fmt.Sprintf("  %s  %-7s", st.RunID, st.State)
-		if st.State == ingester.StateValid {
+		if st.State == records.StateValid {
 			line += fmt.Sprintf(" %d tests, %d subtests -> %s", st.Tests, st.Subtests, st.ResultsURL)
 		} else {
 			line += " " + st.Code + ": " + st.Error

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
 	"github.com/wptfeed/wptfeed/store/storetest"
@@ -79,7 +80,7 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 	// 2. Another tool writes an invalid run into the documented layout,
 	// shards first, manifest last.
 	badID := "20200101T000000Z-othertool"
-	if err := raw.WriteBytes(ctx, store.ShardKey(badID, "report.json.gz"), gzipBytes([]byte("this is not JSON")), store.WriteOptions{}); err != nil {
+	if err := raw.WriteBytes(ctx, store.ShardKey(badID, "report.json.gz"), testutil.Gzip(t, []byte("this is not JSON")), store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := raw.WriteBytes(ctx, store.ManifestKey(badID), []byte(`{"shards": [{"name": "report.json.gz"}]}`), store.WriteOptions{}); err != nil {
@@ -107,7 +108,7 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 		{chromeID, productID("chrome-131.0.6778.85-linux-24.04", testdata.Read("reports/chrome.json")), 4},
 		{ffID, productID("firefox-133.0-linux-24.04", testdata.Read("reports/firefox-1.json"), testdata.Read("reports/firefox-2.json")), 4},
 	} {
-		var st ingester.Status
+		var st records.Status
 		readJSONObject(t, out, store.StatusKey(run.id), &st)
 		if st.State != "VALID" || st.RunID != run.id || st.ProductID != run.pid {
 			t.Errorf("status of %s = %+v, want VALID with product id %s", run.id, st, run.pid)
@@ -125,13 +126,13 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 		if err := json.Unmarshal(readGzipObject(t, out, store.TestKey(revision, run.pid, odd)), &obj); err != nil || obj["test"] != odd {
 			t.Errorf("per-test file of %s in %s: %v, %v", odd, run.id, obj["test"], err)
 		}
-		var tr ingester.TestRun
+		var tr records.TestRun
 		readJSONObject(t, out, store.TestRunKey(run.id), &tr)
 		if tr.ID <= 0 || tr.ID != st.TestRunID || tr.FullRevisionHash != revision {
 			t.Errorf("TestRun of %s = %+v", run.id, tr)
 		}
 	}
-	var st ingester.Status
+	var st records.Status
 	readJSONObject(t, out, store.StatusKey(badID), &st)
 	if st.State != "INVALID" || st.Code != "not_json" || !strings.Contains(st.Error, "report.json.gz") {
 		t.Errorf("status of the broken run = %+v, want INVALID not_json naming its shard", st)
@@ -167,7 +168,7 @@ func testBackendEndToEnd(t *testing.T, rawURL, outURL string) {
 	}
 	packedID := strings.TrimSuffix(strings.Fields(stdout)[2], ":")
 	readJSONObject(t, out, store.StatusKey(packedID), &st)
-	if st.State != "VALID" || st.PerTest != ingester.LayoutPacked {
+	if st.State != "VALID" || st.PerTest != records.LayoutPacked {
 		t.Fatalf("status of the packed run = %+v", st)
 	}
 	var idx struct {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/store"
 	"github.com/wptfeed/wptfeed/testdata"
 )
@@ -59,12 +61,8 @@ func gzipFile(t *testing.T, src string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(data)
-	zw.Close()
 	dst := src + ".gz"
-	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(dst, testutil.Gzip(t, data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dst
@@ -169,7 +167,7 @@ func TestEndToEnd(t *testing.T) {
 	badID := "20200101T000000Z-othertool"
 	dir := filepath.Join(raw, "runs", "20200101", badID)
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "report.json.gz"), gzipBytes([]byte("this is not JSON")), 0o644)
+	os.WriteFile(filepath.Join(dir, "report.json.gz"), testutil.Gzip(t, []byte("this is not JSON")), 0o644)
 	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"shards": [{"name": "report.json.gz"}]}`), 0o644)
 
 	// 3. The publisher serves the feed of all three runs.
@@ -247,9 +245,9 @@ func TestEndToEnd(t *testing.T) {
 
 	checkTestRun := func(runID, pid, browser, version string, start, end int64, labels []string) {
 		t.Helper()
-		var tr ingester.TestRun
+		var tr records.TestRun
 		readJSON(t, filepath.Join(out, "testruns", runID+".json"), &tr)
-		var st ingester.Status
+		var st records.Status
 		readJSON(t, filepath.Join(out, "status", runID+".json"), &st)
 		if st.State != "VALID" || st.Code != "" || st.RunID != runID {
 			t.Errorf("status of %s = %+v, want VALID", runID, st)
@@ -285,7 +283,7 @@ func TestEndToEnd(t *testing.T) {
 	checkTestRun(chromeID, chromePID, "chrome", "131.0.6778.85", 1732700000000, 1732700600000, []string{"chrome", "stable"})
 	checkTestRun(ffID, ffPID, "firefox", "133.0", 1732700000000, 1732700700000, []string{"firefox", "nightly", "experimental", "e2e"})
 
-	var st ingester.Status
+	var st records.Status
 	readJSON(t, filepath.Join(out, "status", badID+".json"), &st)
 	if st.State != "INVALID" || st.Code != "not_json" || !strings.Contains(st.Error, "report.json.gz") {
 		t.Errorf("status of the broken run = %+v, want INVALID not_json naming its shard", st)
@@ -301,9 +299,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("ingester run --once --per-test-layout=packed: %v\n%s", err, stderr)
 	}
 	for id, pid := range map[string]string{chromeID: chromePID, ffID: ffPID} {
-		var pst ingester.Status
+		var pst records.Status
 		readJSON(t, filepath.Join(packedOut, "status", id+".json"), &pst)
-		if pst.State != "VALID" || pst.PerTest != ingester.LayoutPacked {
+		if pst.State != "VALID" || pst.PerTest != records.LayoutPacked {
 			t.Errorf("status of %s with --per-test-layout=packed = %+v", id, pst)
 		}
 		var idx struct {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/store"
 )
 
@@ -29,19 +29,11 @@ func tinyReport(i int) []byte {
 		[]string{"chrome", "firefox", "safari"}[i%3], 100+i%5, i%7, 1732700000000+int64(i), 1732700001000+int64(i), i)
 }
 
-func gzipBytes(p []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(p)
-	zw.Close()
-	return buf.Bytes()
-}
-
 // commitRun writes a run straight into the raw layout with its metadata.
 func commitRun(t testing.TB, b *store.Bucket, id string, report []byte) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := b.PutShard(ctx, id, "shard-000.json.gz", bytes.NewReader(gzipBytes(report)))
+	s, err := b.PutShard(ctx, id, "shard-000.json.gz", bytes.NewReader(testutil.Gzip(t, report)))
 	if err != nil {
 		t.Fatal(err)
 	}

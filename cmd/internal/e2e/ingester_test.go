@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/store"
 )
 
@@ -25,9 +26,9 @@ func countFiles(t *testing.T, dir string) int {
 	return len(m)
 }
 
-func readStatus(t *testing.T, out, runID string) ingester.Status {
+func readStatus(t *testing.T, out, runID string) records.Status {
 	t.Helper()
-	var st ingester.Status
+	var st records.Status
 	readJSON(t, filepath.Join(out, "status", runID+".json"), &st)
 	return st
 }
@@ -179,7 +180,7 @@ func TestIngester_HostileFeed(t *testing.T) {
 		zw.Close()
 		return buf.Bytes()
 	}()
-	good := gzipBytes(tinyReport(7))
+	good := testutil.Gzip(t, tinyReport(7))
 	var feedDoc []byte
 	mux := http.NewServeMux()
 	mux.HandleFunc("/feed.atom", func(w http.ResponseWriter, r *http.Request) { w.Write(feedDoc) })

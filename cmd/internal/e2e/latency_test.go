@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
+	"github.com/wptfeed/wptfeed/cmd/internal/poll"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -29,14 +29,18 @@ func BenchmarkNotifyLatency(b *testing.B) {
 		ScanInterval: time.Second, FullScan: time.Hour,
 		Notify: []string{"http://" + listen + "/api/notify"}, NotifyToken: "tok",
 	})
-	cfg := ingester.DefaultConfig()
-	cfg.Feed, cfg.Out, cfg.Interval, cfg.BackoffMax = feedURL, out, time.Hour, time.Hour
+	cfg := poll.DefaultConfig()
+	cfg.Feed, cfg.Interval, cfg.BackoffMax = feedURL, time.Hour, time.Hour
 	cfg.Listen, cfg.NotifyToken, cfg.PerTest = listen, "tok", true
-	ing, err := ingester.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	ob, err := store.Open(ctx, out)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ing.Close()
+	defer ob.Close()
+	ing, err := poll.New(cfg, ob, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
 	go ing.Run(ctx)
 	time.Sleep(500 * time.Millisecond)
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
+	"github.com/wptfeed/wptfeed/cmd/internal/poll"
 	"github.com/wptfeed/wptfeed/cmd/internal/publisher"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -132,15 +132,10 @@ func TestIngester_Faults(t *testing.T) {
 	c.mu.Unlock()
 
 	// And faults on every operation on the out bucket.
-	cfg := ingester.DefaultConfig()
-	cfg.Feed, cfg.Out, cfg.Interval, cfg.BackoffMax, cfg.Retries, cfg.Workers = feedURL, out, 200*time.Millisecond, 2*time.Second, 2, 2
-	ing, err := ingester.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ing.Close()
+	cfg := poll.DefaultConfig()
+	cfg.Feed, cfg.Interval, cfg.BackoffMax, cfg.Retries, cfg.Workers = feedURL, 200*time.Millisecond, 2*time.Second, 2, 2
 	storeFaults := 0
-	ing.Out().InjectFaults(func(op, key string) error {
+	ob, err := store.Open(ctx, out, store.WithFaults(func(op, key string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if rng.IntN(100) < 20 {
@@ -148,7 +143,15 @@ func TestIngester_Faults(t *testing.T) {
 			return errors.New("injected storage fault")
 		}
 		return nil
-	})
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	ing, err := poll.New(cfg, ob, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ictx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

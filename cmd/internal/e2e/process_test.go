@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wptfeed/wptfeed/cmd/internal/ingester"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
@@ -31,7 +31,7 @@ func TestProcess_Layouts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	process := func(layout string) (out string, st ingester.Status) {
+	process := func(layout string) (out string, st records.Status) {
 		t.Helper()
 		out = t.TempDir()
 		stdout, stderr, err := exec(t, ctx, ingesterCmd, append([]string{"process", "--out", out, "--per-test-layout", layout}, shards...)...)
@@ -40,13 +40,13 @@ func TestProcess_Layouts(t *testing.T) {
 		}
 		id := strings.Fields(stdout)[2]
 		readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(id, ":")+".json"), &st)
-		if st.State != ingester.StateValid || st.PerTest != layout {
+		if st.State != records.StateValid || st.PerTest != layout {
 			t.Fatalf("%s: status %+v", layout, st)
 		}
 		return out, st
 	}
-	filesOut, st := process(ingester.LayoutFiles)
-	packedOut, st2 := process(ingester.LayoutPacked)
+	filesOut, st := process(records.LayoutFiles)
+	packedOut, st2 := process(records.LayoutPacked)
 	if st.ProductID != st2.ProductID || st.Tests != st2.Tests {
 		t.Fatalf("the two runs differ: %+v, %+v", st, st2)
 	}
@@ -153,11 +153,11 @@ func TestProcess_Layouts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("process of a run with /a and /a/b.html: %v\n%s%s", err, stdout, stderr)
 	}
-	var cst ingester.Status
+	var cst records.Status
 	readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(strings.Fields(stdout)[2], ":")+".json"), &cst)
-	if cst.State != ingester.StateValid || cst.PerTest != ingester.LayoutPacked || cst.Tests != 4 ||
-		!slices.ContainsFunc(cst.Warnings, func(w report.Warning) bool { return w.Code == ingester.WarnPerTestPacked && w.Test == "/a/b.html" }) {
-		t.Errorf("status of the clashing run = %+v, want VALID, packed, with a %s warning", cst, ingester.WarnPerTestPacked)
+	if cst.State != records.StateValid || cst.PerTest != records.LayoutPacked || cst.Tests != 4 ||
+		!slices.ContainsFunc(cst.Warnings, func(w report.Warning) bool { return w.Code == records.WarnPerTestPacked && w.Test == "/a/b.html" }) {
+		t.Errorf("status of the clashing run = %+v, want VALID, packed, with a %s warning", cst, records.WarnPerTestPacked)
 	}
 	if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(store.TestPackIndexKey(cst.Revision, cst.ProductID)))); err != nil {
 		t.Errorf("no pack index: %v", err)
@@ -170,9 +170,9 @@ func TestProcess_Layouts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("process of a run with /c.html?x and /c.html?x/y: %v\n%s%s", err, stdout, stderr)
 	}
-	cst = ingester.Status{}
+	cst = records.Status{}
 	readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(strings.Fields(stdout)[2], ":")+".json"), &cst)
-	if cst.State != ingester.StateValid || cst.PerTest != ingester.LayoutFiles || len(cst.Warnings) != 0 {
+	if cst.State != records.StateValid || cst.PerTest != records.LayoutFiles || len(cst.Warnings) != 0 {
 		t.Errorf("status of the run with query variants = %+v, want VALID in the files layout", cst)
 	}
 	for _, p := range []string{"/c.html?x", "/c.html?x/y"} {

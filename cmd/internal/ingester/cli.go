@@ -1,19 +1,22 @@
-// Package ingester implements the ingester command: polling the feed,
-// processing runs into the dashboard bucket, and `process` for local files.
+// Package ingester is the ingester's command line: `run` (package poll),
+// `process` (package process, on local files) and `serve` (packages status
+// and dashboard). It parses and checks flags and wires those packages;
 // cmd/ingester wires it to os.Args; tests run it in-process.
 package ingester
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
+	"github.com/wptfeed/wptfeed/cmd/internal/poll"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
+	"github.com/wptfeed/wptfeed/store"
 )
 
 // NewCommand returns the ingester command line: `run` and `process`.
@@ -30,8 +33,12 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
+// DefaultOut is the dashboard bucket when none is given.
+const DefaultOut = "wpt-data/out"
+
 func newRunCmd(stderr io.Writer) *cobra.Command {
-	cfg := DefaultConfig()
+	cfg := poll.DefaultConfig()
+	out := DefaultOut
 	var tokenFile string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -39,11 +46,14 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tokenFile != "" {
-				tok, err := readToken(tokenFile)
+				tok, err := httpx.ReadToken(tokenFile)
 				if err != nil {
 					return err
 				}
 				cfg.NotifyToken = tok
+			}
+			if out == "" {
+				return errors.New("run: --out is empty")
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -51,22 +61,26 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 			if cfg.Listen != "" && cfg.NotifyToken == "" {
 				return fmt.Errorf("run: --listen needs --notify-token-file (POST /api/notify is authenticated)")
 			}
-			ing, err := New(cmd.Context(), cfg, newLogger(stderr))
+			b, err := store.Open(cmd.Context(), out)
 			if err != nil {
 				return err
 			}
-			defer ing.Close()
-			return ing.Run(cmd.Context())
+			defer b.Close()
+			p, err := poll.New(cfg, b, httpx.NewLogger(stderr))
+			if err != nil {
+				return err
+			}
+			return p.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Feed, "feed", cfg.Feed, "URL of the publisher's Atom feed")
-	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
+	f.StringVar(&out, "out", out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
 	f.BoolVar(&cfg.Once, "once", false, "ingest what the feed lists now, then exit (non-zero if a run could not be finished)")
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between polls")
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
 	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
-	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see the README)`)
+	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "attempts per run (transient errors) before a poll gives up on it")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one HTTP request, body included")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs ingested in parallel")
@@ -102,11 +116,11 @@ the state, tests, subtests and time.`,
 				return err
 			}
 			line := fmt.Sprintf("%s run %s: %d tests, %d subtests in %.2fs", st.State, st.RunID, st.Tests, st.Subtests, d.Seconds())
-			if st.State != StateValid {
+			if st.State != records.StateValid {
 				line += fmt.Sprintf(" (%s: %s)", st.Code, st.Error)
 			}
 			fmt.Fprintln(stdout, line)
-			if st.State == StateInvalid {
+			if st.State == records.StateInvalid {
 				return fmt.Errorf("process: run %s is invalid", st.RunID)
 			}
 			return nil
@@ -116,7 +130,7 @@ the state, tests, subtests and time.`,
 	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL or directory")
 	f.StringArrayVar(&cfg.Labels, "label", nil, "label of the run (repeatable)")
 	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
-	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see the README)`)
+	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
 	f.StringVar(&cfg.RunID, "run-id", "", "run id to record (default: a new one)")
 	addMetadataFlags(f, &cfg.Overrides)
@@ -139,22 +153,3 @@ func addLimitFlags(f *pflag.FlagSet, l *report.Limits) {
 	f.IntVar(&l.MaxDepth, "max-json-depth", l.MaxDepth, "deepest JSON nesting")
 	f.IntVar(&l.MaxString, "max-string-bytes", l.MaxString, "longest JSON string, in bytes")
 }
-
-// readToken reads a secret from a file, trimming white space.
-func readToken(path string) (string, error) {
-	p, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read token: %w", err)
-	}
-	tok := strings.TrimSpace(string(p))
-	if tok == "" {
-		return "", fmt.Errorf("read token: %s is empty", path)
-	}
-	return tok, nil
-}
-
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/process"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -23,7 +26,7 @@ type ProcessConfig struct {
 	Labels         []string
 	Overrides      report.Metadata
 	PerTest        bool
-	Layout         string // per-test layout: LayoutFiles or LayoutPacked
+	Layout         string // per-test layout: records.LayoutFiles or records.LayoutPacked
 	Limits         report.Limits
 	ResultsBaseURL string
 	RunID          string // default: a new run id
@@ -31,7 +34,7 @@ type ProcessConfig struct {
 
 // DefaultProcessConfig returns the defaults of `ingester process`.
 func DefaultProcessConfig() ProcessConfig {
-	return ProcessConfig{Out: DefaultOut, PerTest: true, Layout: LayoutFiles, Limits: report.DefaultLimits()}
+	return ProcessConfig{Out: DefaultOut, PerTest: true, Layout: records.LayoutFiles, Limits: report.DefaultLimits()}
 }
 
 // Validate checks the configuration.
@@ -42,7 +45,7 @@ func (c *ProcessConfig) Validate() error {
 	if len(c.Files) == 0 {
 		return errors.New("process: no report files given")
 	}
-	if err := checkLayout(c.Layout); err != nil {
+	if err := records.CheckLayout(c.Layout); err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
 	if c.RunID != "" && !store.ValidRunID(c.RunID) {
@@ -54,7 +57,7 @@ func (c *ProcessConfig) Validate() error {
 // ProcessFiles processes local shard files into the out bucket through the
 // same code path as feed ingestion. progress, when a terminal, shows bytes
 // read of the total.
-func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*Status, time.Duration, error) {
+func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*records.Status, time.Duration, error) {
 	start := time.Now()
 	out, err := store.Open(ctx, cfg.Out)
 	if err != nil {
@@ -63,7 +66,7 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 	defer out.Close()
 	base := cfg.ResultsBaseURL
 	if base == "" {
-		base = bucketURLBase(out.URL())
+		base = process.ResultsBase(out.URL())
 	}
 	var total int64
 	for _, f := range cfg.Files {
@@ -74,12 +77,12 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 		total += fi.Size()
 	}
 	var read atomic.Int64
-	in := RunInput{RunID: cfg.RunID, Uploaded: start.UTC(), Overrides: cfg.Overrides, Labels: cfg.Labels}
+	in := process.Input{RunID: cfg.RunID, Uploaded: start.UTC(), Overrides: cfg.Overrides, Labels: cfg.Labels}
 	if in.RunID == "" {
 		in.RunID = store.NewRunID(start)
 	}
 	for _, f := range cfg.Files {
-		in.Raw = append(in.Raw, RawShard{Name: f})
+		in.Raw = append(in.Raw, records.RawShard{Name: f})
 		in.Shards = append(in.Shards, report.Shard{Name: f, Open: func() (io.ReadCloser, error) {
 			fh, err := os.Open(f)
 			if err != nil {
@@ -89,7 +92,7 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 		}})
 	}
 	stop := showProgress(progress, &read, total)
-	p := &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: discardLogger()}
+	p := &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: slog.New(slog.DiscardHandler)}
 	st, err := p.Ingest(ctx, in)
 	stop()
 	return st, time.Since(start), err

@@ -1,13 +1,20 @@
 package ingester
 
 import (
+	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wptfeed/wptfeed/cmd/internal/dashboard"
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
+	"github.com/wptfeed/wptfeed/cmd/internal/status"
+	"github.com/wptfeed/wptfeed/store"
 )
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
-	cfg := DefaultServeConfig()
+	cfg := status.DefaultConfig()
+	out := DefaultOut
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the status of every processed run: an Atom feed and JSON records",
@@ -25,19 +32,29 @@ Documents have strong ETags and Last-Modified (conditional requests get 304),
 are gzip-compressed when accepted and may be cached for --scan-interval.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("serve: --out is empty")
+			}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			s, err := NewStatusServer(cmd.Context(), cfg, newLogger(stderr))
+			b, err := store.Open(cmd.Context(), out)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			log := httpx.NewLogger(stderr)
+			s, err := status.New(cmd.Context(), cfg, b, log)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			dashboard.New(dashboard.Config{Out: b, Index: s, ScanInterval: cfg.ScanInterval, Log: log}).Mount(s.Route)
 			return s.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Out, "out", cfg.Out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
+	f.StringVar(&out, "out", out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address HOST:PORT")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "public URL of this server, used in the feed's links (default http://ADDR)")
 	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often new status records of today's and yesterday's runs are looked for (also the feed's max-age)")

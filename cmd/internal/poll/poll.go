@@ -1,4 +1,4 @@
-package ingester
+package poll
 
 import (
 	"context"
@@ -18,6 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
+	"github.com/wptfeed/wptfeed/cmd/internal/lease"
+	"github.com/wptfeed/wptfeed/cmd/internal/process"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
@@ -26,10 +30,9 @@ import (
 // Version names this build in the User-Agent.
 var Version = "0.1.0"
 
-// Config configures `ingester run`.
+// Config configures a Poller (the flags of `ingester run`).
 type Config struct {
 	Feed           string
-	Out            string
 	Once           bool
 	Interval       time.Duration
 	ResultsBaseURL string // default: the out bucket's URL
@@ -56,10 +59,9 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Feed:           "http://127.0.0.1:8080/feed.atom",
-		Out:            DefaultOut,
 		Interval:       10 * time.Second,
 		PerTest:        true,
-		Layout:         LayoutFiles,
+		Layout:         records.LayoutFiles,
 		Limits:         report.DefaultLimits(),
 		Workers:        2,
 		Retries:        3,
@@ -73,16 +75,13 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultOut is the dashboard bucket when none is given.
-const DefaultOut = "wpt-data/out"
-
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	u, err := url.Parse(c.Feed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("run: --feed %q is not an http(s) URL", c.Feed)
 	}
-	if err := checkLayout(c.Layout); err != nil {
+	if err := records.CheckLayout(c.Layout); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	for _, o := range c.AllowOrigins {
@@ -91,8 +90,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	switch {
-	case c.Out == "":
-		return errors.New("run: --out is empty")
 	case c.Interval <= 0:
 		return errors.New("run: --interval must be positive")
 	case c.Retries < 1:
@@ -111,30 +108,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Ingester polls a feed and ingests its runs.
-type Ingester struct {
+// Poller polls a feed and ingests its runs into the out bucket.
+type Poller struct {
 	cfg     Config
 	log     *slog.Logger
 	out     *store.Bucket
 	client  *feed.Client
-	proc    *Processor
+	proc    *process.Processor
 	origins map[string]bool
 	m       *metrics
+	srv     *httpx.Server // of --listen
 	notify  chan struct{}
 
 	mu   sync.Mutex
 	done map[string]bool // runs known to have a status record
 }
 
-// New opens the out bucket.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
-	out, err := store.Open(ctx, cfg.Out)
-	if err != nil {
+// New returns a Poller of cfg.Feed that writes to out, which the caller
+// opens and closes. It returns Validate's error.
+func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	base := cfg.ResultsBaseURL
 	if base == "" {
-		base = bucketURLBase(out.URL())
+		base = process.ResultsBase(out.URL())
 	}
 	if cfg.Holder == "" {
 		host, _ := os.Hostname()
@@ -142,13 +143,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
 		rand.Read(b[:])
 		cfg.Holder = host + "-" + hex.EncodeToString(b[:])
 	}
-	ing := &Ingester{
+	ing := &Poller{
 		cfg: cfg, log: log, out: out,
 		origins: map[string]bool{},
-		m:       newMetrics(),
+		srv:     httpx.NewServer("ingester", log),
 		notify:  make(chan struct{}, 1),
 		done:    map[string]bool{},
 	}
+	ing.m = newMetrics(ing.srv.Registry)
+	ing.srv.Route("POST /api/notify", ing.serveNotify)
 	if o, err := parseOrigin(cfg.Feed); err == nil {
 		ing.origins[o] = true
 	}
@@ -162,15 +165,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Ingester, error) {
 		MaxFeedBytes:  cfg.MaxFeedBytes,
 		CheckRedirect: ing.checkRedirect,
 	})
-	ing.proc = &Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: log}
+	ing.proc = &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: log}
 	return ing, nil
 }
-
-// Close releases the out bucket.
-func (ing *Ingester) Close() error { return ing.out.Close() }
-
-// Out is the out bucket (fault tests inject storage failures into it).
-func (ing *Ingester) Out() *store.Bucket { return ing.out }
 
 // errRefusedOrigin marks a URL outside the allowed origins.
 var errRefusedOrigin = errors.New("origin not allowed (see --allow-origin)")
@@ -191,7 +188,7 @@ func parseOrigin(raw string) (string, error) {
 	return u.Scheme + "://" + host + ":" + port, nil
 }
 
-func (ing *Ingester) allowed(raw string) error {
+func (ing *Poller) allowed(raw string) error {
 	o, err := parseOrigin(raw)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errRefusedOrigin, err)
@@ -202,7 +199,7 @@ func (ing *Ingester) allowed(raw string) error {
 	return nil
 }
 
-func (ing *Ingester) checkRedirect(req *http.Request, via []*http.Request) error {
+func (ing *Poller) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("stopped after 5 redirects")
 	}
@@ -211,7 +208,7 @@ func (ing *Ingester) checkRedirect(req *http.Request, via []*http.Request) error
 
 // Run polls until ctx ends, or once with Config.Once. With Once it returns
 // an error naming the runs it could not finish.
-func (ing *Ingester) Run(ctx context.Context) error {
+func (ing *Poller) Run(ctx context.Context) error {
 	if ing.cfg.Listen != "" {
 		stop, err := ing.listen(ctx)
 		if err != nil {
@@ -257,7 +254,7 @@ func (ing *Ingester) Run(ctx context.Context) error {
 
 // backoff is the pause after n failed polls in a row: exponential from the
 // interval, capped, with full jitter in its upper half.
-func (ing *Ingester) backoff(n int) time.Duration {
+func (ing *Poller) backoff(n int) time.Duration {
 	d := float64(ing.cfg.Interval) * math.Pow(2, float64(min(n, 30)))
 	d = min(d, float64(ing.cfg.BackoffMax))
 	return time.Duration(d/2 + mrand.Float64()*d/2)
@@ -267,12 +264,12 @@ func (ing *Ingester) backoff(n int) time.Duration {
 // newest archive it has fully processed (RFC 5005 §4.2), and ingests every
 // run without a status record, oldest first. It returns how long the server
 // asked it to wait before the next poll (max-age, Retry-After).
-func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
-	if err := ing.proc.finishPendingMetrics(ctx); err != nil && ctx.Err() == nil {
+func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
+	if err := ing.proc.FinishPending(ctx); err != nil && ctx.Err() == nil {
 		ing.log.Warn("pending metrics not finished", "err", err)
 	}
 	var ps pollState
-	if _, err := getState(ctx, ing.out, pollKey(ing.cfg.Feed), &ps); err != nil {
+	if _, err := ing.out.ReadJSON(ctx, store.PollStateKey(ing.cfg.Feed), &ps); err != nil {
 		return 0, err
 	}
 	res, err := ing.client.Fetch(ctx, ing.cfg.Feed, feed.Validators{ETag: ps.ETag, LastModified: ps.LastModified})
@@ -286,7 +283,7 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 	}
 	if res.NotModified {
 		ing.m.polls.WithLabelValues("304").Inc()
-		return res.MaxAge, ing.waitForOthers(ctx, nil)
+		return res.MaxAge, nil
 	}
 	ing.m.polls.WithLabelValues("200").Inc()
 
@@ -296,14 +293,14 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 	prev := resolve(res.URL, res.Feed.Link("prev-archive"))
 	for prev != "" {
 		var as archiveState
-		if ok, err := getState(ctx, ing.out, archiveKey(prev), &as); err != nil {
+		if ok, err := ing.out.ReadJSON(ctx, store.ArchiveStateKey(prev), &as); err != nil {
 			return 0, err
 		} else if ok {
 			break
 		}
 		if ing.cfg.MaxArchives > 0 && len(docs)-1 >= ing.cfg.MaxArchives {
 			ing.log.Warn("catch-up capped by --max-archives: older history not read", "first_unread", prev, "max_archives", ing.cfg.MaxArchives)
-			if err := putState(ctx, ing.out, skippedKey(prev), skippedState{Feed: ing.cfg.Feed, Archive: prev, Reason: fmt.Sprintf("--max-archives %d", ing.cfg.MaxArchives), Recorded: time.Now().UTC()}); err != nil {
+			if err := ing.out.WriteJSON(ctx, store.SkippedStateKey(prev), skippedState{Feed: ing.cfg.Feed, Archive: prev, Reason: fmt.Sprintf("--max-archives %d", ing.cfg.MaxArchives), Recorded: time.Now().UTC()}); err != nil {
 				return 0, err
 			}
 			break
@@ -338,7 +335,7 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 		failed = append(failed, bad...)
 		complete = complete && len(bad) == 0
 		if complete && i > 0 {
-			if err := putState(ctx, ing.out, archiveKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
+			if err := ing.out.WriteJSON(ctx, store.ArchiveStateKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
 				return 0, err
 			}
 		}
@@ -348,20 +345,16 @@ func (ing *Ingester) Poll(ctx context.Context) (time.Duration, error) {
 	}
 	// Only a fully processed document's validators may make the next poll
 	// conditional.
-	if err := putState(ctx, ing.out, pollKey(ing.cfg.Feed), pollState{Feed: ing.cfg.Feed, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
+	if err := ing.out.WriteJSON(ctx, store.PollStateKey(ing.cfg.Feed), pollState{Feed: ing.cfg.Feed, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
 		return res.MaxAge, err
 	}
 	return res.MaxAge, nil
 }
 
-// waitForOthers is a no-op hook for unchanged feeds: with --once, runs
-// leased by other ingesters were already waited for when they were listed.
-func (ing *Ingester) waitForOthers(ctx context.Context, _ []string) error { return nil }
-
 // ingestAll ingests entries with the configured workers, oldest first, and
 // returns the ids of the runs it could not finish.
-func (ing *Ingester) ingestAll(ctx context.Context, base *url.URL, entries []feed.Entry) []string {
-	work := make(chan RunInput)
+func (ing *Poller) ingestAll(ctx context.Context, base *url.URL, entries []feed.Entry) []string {
+	work := make(chan process.Input)
 	var (
 		mu     sync.Mutex
 		failed []string
@@ -407,7 +400,7 @@ func (ing *Ingester) ingestAll(ctx context.Context, base *url.URL, entries []fee
 }
 
 // ingestRun ingests one run under its lease, retrying transient errors.
-func (ing *Ingester) ingestRun(ctx context.Context, in RunInput) error {
+func (ing *Poller) ingestRun(ctx context.Context, in process.Input) error {
 	for {
 		if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil {
 			return err
@@ -415,8 +408,8 @@ func (ing *Ingester) ingestRun(ctx context.Context, in RunInput) error {
 			ing.markDone(in.RunID)
 			return nil
 		}
-		l, err := acquire(ctx, ing.out, in.RunID, ing.cfg.Holder, ing.cfg.LeaseTTL, time.Now())
-		if errors.Is(err, errLeased) {
+		l, err := lease.Acquire(ctx, ing.out, in.RunID, ing.cfg.Holder, ing.cfg.LeaseTTL, time.Now())
+		if errors.Is(err, lease.ErrHeld) {
 			if !ing.cfg.Once {
 				ing.log.Info("run leased by another ingester; skipped this poll", "run_id", in.RunID, "err", err)
 				return nil
@@ -434,12 +427,14 @@ func (ing *Ingester) ingestRun(ctx context.Context, in RunInput) error {
 			return err
 		}
 		err = ing.ingestLeased(ctx, l, in)
-		l.release(context.WithoutCancel(ctx))
+		if rerr := l.Release(context.WithoutCancel(ctx)); rerr != nil {
+			ing.log.Warn("lease not released; it expires by itself", "run_id", in.RunID, "err", rerr)
+		}
 		return err
 	}
 }
 
-func (ing *Ingester) ingestLeased(ctx context.Context, l *lease, in RunInput) error {
+func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.Input) error {
 	// Someone may have finished it between our check and our lease.
 	if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil || ok {
 		if ok {
@@ -449,24 +444,25 @@ func (ing *Ingester) ingestLeased(ctx context.Context, l *lease, in RunInput) er
 	}
 	lctx, lost := context.WithCancel(ctx)
 	defer lost()
-	go l.keep(lctx, lost)
+	go l.Keep(lctx, lost)
 
 	delay := ing.cfg.RetryDelay
 	var err error
 	for attempt := 1; attempt <= ing.cfg.Retries; attempt++ {
 		start := time.Now()
-		var st *Status
+		var st *records.Status
 		st, err = ing.proc.Ingest(lctx, in)
 		if err == nil {
 			ing.recordIngested(st, in, time.Since(start))
 			return nil
 		}
-		if st, perm := ing.permanent(lctx, in, err); perm {
-			if st != nil {
-				ing.recordIngested(st, in, time.Since(start))
-				return nil
-			}
-			return err
+		st, perm, bookErr := ing.permanent(lctx, in, err)
+		if perm {
+			ing.recordIngested(st, in, time.Since(start))
+			return nil
+		}
+		if bookErr != nil {
+			err = errors.Join(err, bookErr)
 		}
 		if lctx.Err() != nil || attempt == ing.cfg.Retries {
 			break
@@ -484,15 +480,17 @@ func (ing *Ingester) ingestLeased(ctx context.Context, l *lease, in RunInput) er
 		delay *= 2
 	}
 	if ctx.Err() == nil && lctx.Err() != nil {
-		return fmt.Errorf("ingest: run %s: lease lost: %w", in.RunID, errLeased)
+		return fmt.Errorf("ingest: run %s: lease lost: %w", in.RunID, lease.ErrHeld)
 	}
 	return err
 }
 
 // permanent decides whether err will never go away for this run. If so it
-// writes the run's INVALID status record and returns it; a missing
-// enclosure becomes INVALID only after --missing-retries polls.
-func (ing *Ingester) permanent(ctx context.Context, in RunInput, err error) (*Status, bool) {
+// writes the run's INVALID status record and returns it with perm true; a
+// missing enclosure becomes INVALID only after --missing-retries polls. An
+// error of its own bookkeeping (the count of polls, the status record) is
+// returned as bookErr, for the caller to report with err.
+func (ing *Poller) permanent(ctx context.Context, in process.Input, err error) (st *records.Status, perm bool, bookErr error) {
 	code, reason := "", err.Error()
 	var se *feed.StatusError
 	switch {
@@ -502,38 +500,42 @@ func (ing *Ingester) permanent(ctx context.Context, in RunInput, err error) (*St
 		code = "enclosure_too_large"
 	case errors.As(err, &se) && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone):
 		var ms missingState
-		if _, gerr := getState(ctx, ing.out, missingKey(in.RunID), &ms); gerr != nil {
-			return nil, false
+		if _, err := ing.out.ReadJSON(ctx, store.MissingStateKey(in.RunID), &ms); err != nil {
+			return nil, false, fmt.Errorf("ingest: run %s: count of missing polls: %w", in.RunID, err)
 		}
 		ms.RunID, ms.Polls, ms.Last = in.RunID, ms.Polls+1, reason
 		if ms.Polls < ing.cfg.MissingRetries {
-			_ = putState(ctx, ing.out, missingKey(in.RunID), ms)
-			return nil, false
+			if err := ing.out.WriteJSON(ctx, store.MissingStateKey(in.RunID), ms); err != nil {
+				return nil, false, fmt.Errorf("ingest: run %s: count of missing polls: %w", in.RunID, err)
+			}
+			return nil, false, nil
 		}
 		code = "enclosure_missing"
 		reason = fmt.Sprintf("an enclosure was missing on %d polls: %s", ms.Polls, reason)
 	case errors.As(err, &se):
 		code = "enclosure_unavailable"
 	default:
-		return nil, false
+		return nil, false, nil
 	}
-	st := &Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product,
-		State: StateInvalid, Code: code, Error: reason}
-	out, werr := ing.proc.finish(ctx, st, time.Now())
-	if werr != nil {
-		return nil, false
+	st = &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product,
+		State: records.StateInvalid, Code: code, Error: reason}
+	out, err := ing.proc.Record(ctx, st)
+	if err != nil {
+		return nil, false, fmt.Errorf("ingest: run %s: status record: %w", in.RunID, err)
 	}
-	_ = ing.out.Delete(ctx, missingKey(in.RunID))
-	return out, true
+	if err := ing.out.Delete(ctx, store.MissingStateKey(in.RunID)); err != nil {
+		ing.log.Warn("count of missing polls not deleted", "run_id", in.RunID, "err", err)
+	}
+	return out, true, nil
 }
 
-func (ing *Ingester) markDone(runID string) {
+func (ing *Poller) markDone(runID string) {
 	ing.mu.Lock()
 	ing.done[runID] = true
 	ing.mu.Unlock()
 }
 
-func (ing *Ingester) recordIngested(st *Status, in RunInput, d time.Duration) {
+func (ing *Poller) recordIngested(st *records.Status, in process.Input, d time.Duration) {
 	ing.markDone(in.RunID)
 	ing.m.ingested.WithLabelValues(st.State).Inc()
 	ing.m.duration.Observe(d.Seconds())
@@ -547,12 +549,12 @@ var errEnclosureTooLarge = errors.New("enclosure larger than --max-enclosure-byt
 
 // input turns a feed entry into a run to ingest: its shards are its
 // enclosures, fetched with the ingester's client from allowed origins only.
-func (ing *Ingester) input(ctx context.Context, base *url.URL, e *feed.Entry) (RunInput, error) {
+func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (process.Input, error) {
 	if e.Run == nil || !store.ValidRunID(e.Run.ID) {
-		return RunInput{}, errors.New("entry has no wpt:run element with a valid run id")
+		return process.Input{}, errors.New("entry has no wpt:run element with a valid run id")
 	}
 	r := e.Run
-	in := RunInput{
+	in := process.Input{
 		RunID:     r.ID,
 		FeedEntry: e.ID,
 		Uploaded:  r.Uploaded,
@@ -570,11 +572,11 @@ func (ing *Ingester) input(ctx context.Context, base *url.URL, e *feed.Entry) (R
 	}
 	encs := e.Enclosures()
 	if len(encs) == 0 {
-		return RunInput{}, errors.New("entry has no enclosures")
+		return process.Input{}, errors.New("entry has no enclosures")
 	}
 	for i, l := range encs {
 		u := resolve(base, l.Href)
-		rs := RawShard{Name: u, URL: u, Size: l.Length}
+		rs := records.RawShard{Name: u, URL: u, Size: l.Length}
 		if i < len(r.Shards) {
 			rs.Name, rs.SHA256 = r.Shards[i].Name, r.Shards[i].SHA256
 		}

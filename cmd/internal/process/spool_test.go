@@ -1,4 +1,4 @@
-package ingester
+package process
 
 import (
 	"bytes"
@@ -69,9 +69,9 @@ func TestFileDirConflict(t *testing.T) {
 		{"trailing slash", []string{"/x/", "/x/y.html"}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var recs []spoolRec
+			var recs []fileRec
 			for _, p := range tc.paths {
-				recs = append(recs, spoolRec{path: p, n: 1})
+				recs = append(recs, fileRec{path: p, n: 1})
 			}
 			if a, b := fileDirConflict(recs); a != tc.a || b != tc.b {
 				t.Errorf("got %q, %q; want %q, %q", a, b, tc.a, tc.b)

@@ -1,4 +1,4 @@
-package ingester
+package process
 
 import (
 	"bytes"
@@ -12,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
 
 // Metrics across runs live under metrics/ in the out bucket, as plain,
-// deterministic JSON (see README.md, "Metrics"):
+// deterministic JSON (docs/metrics-files.md; keys built in store, records
+// in records):
 //
 //	metrics/runs/<run id>.json                     per-run directory pass rates (report.DirMetrics)
 //	metrics/points/<product>/<run id>.json         one run's point of its product's series
@@ -35,67 +37,11 @@ import (
 // writing, so that several workers or ingesters finishing runs at once
 // converge. A marker under state/metrics-pending/ survives a crash between
 // the status record and the aggregates, which the next poll then redoes.
-var alignedFilters = []string{"all", "stable", "experimental"}
-
-type seriesPoint struct {
-	RunID    string             `json:"run_id"`
-	Revision string             `json:"revision"`
-	Time     time.Time          `json:"time"`
-	Labels   []string           `json:"labels"`
-	Rates    map[string]float64 `json:"rates"`
-}
-
-type series struct {
-	Product string        `json:"product"`
-	Points  []seriesPoint `json:"points"`
-}
-
-type interopPoint struct {
-	Revision string         `json:"revision"`
-	Time     time.Time      `json:"time"`
-	Products []string       `json:"products"`
-	Runs     []string       `json:"runs"`
-	Interop  map[string]int `json:"interop"`
-}
-
-type interopSeries struct {
-	Filter string         `json:"filter"`
-	Points []interopPoint `json:"points"`
-}
-
-type pendingMetrics struct {
-	RunID    string `json:"run_id"`
-	Revision string `json:"revision"`
-	Product  string `json:"product"`
-}
-
-func pendingKey(runID string) string { return statePrefix + "metrics-pending/" + runID + ".json" }
-
-// productKey makes a product name safe as a key segment.
-func productKey(p string) string {
-	var b strings.Builder
-	for _, c := range p {
-		if c < 128 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
-
-// runTime is when a run ran, for series: its start, else its upload.
-func runTime(tr *TestRun) time.Time {
-	if !tr.TimeStart.IsZero() && tr.TimeStart.Unix() > 0 {
-		return tr.TimeStart.UTC()
-	}
-	return tr.CreatedAt.UTC()
-}
 
 func writeJSONTo(ctx context.Context, b *store.Bucket, key string, write func(*bytes.Buffer) error) error {
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
-		return fmt.Errorf("ingest: encode %s: %w", key, err)
+		return fmt.Errorf("process: encode %s: %w", key, err)
 	}
 	return b.WriteBytes(ctx, key, buf.Bytes(), store.WriteOptions{ContentType: "application/json"})
 }
@@ -111,28 +57,28 @@ func marshalTo(v any) func(*bytes.Buffer) error {
 
 // writeRunMetrics writes a VALID run's own metrics and its pending marker,
 // before its status record.
-func (p *Processor) writeRunMetrics(ctx context.Context, runID string, res *report.Result, tr *TestRun) error {
+func (p *Processor) writeRunMetrics(ctx context.Context, runID string, res *report.Result, tr *records.TestRun) error {
 	m := report.RunDirMetrics(res.Summary)
-	if err := writeJSONTo(ctx, p.Out, "metrics/runs/"+runID+".json", func(buf *bytes.Buffer) error { return m.WriteJSON(buf) }); err != nil {
+	if err := writeJSONTo(ctx, p.Out, store.RunMetricsKey(runID), func(buf *bytes.Buffer) error { return m.WriteJSON(buf) }); err != nil {
 		return err
 	}
-	pt := seriesPoint{RunID: runID, Revision: tr.FullRevisionHash, Time: runTime(tr), Labels: tr.Labels, Rates: report.SeriesPoint(m)}
-	if err := writeJSONTo(ctx, p.Out, "metrics/points/"+productKey(tr.BrowserName)+"/"+runID+".json", marshalTo(pt)); err != nil {
+	pt := records.SeriesPoint{RunID: runID, Revision: tr.FullRevisionHash, Time: tr.RunTime(), Labels: tr.Labels, Rates: report.SeriesPoint(m)}
+	if err := writeJSONTo(ctx, p.Out, store.SeriesPointKey(tr.BrowserName, runID), marshalTo(pt)); err != nil {
 		return err
 	}
-	return putState(ctx, p.Out, pendingKey(runID), pendingMetrics{RunID: runID, Revision: tr.FullRevisionHash, Product: tr.BrowserName})
+	return p.Out.WriteJSON(ctx, store.PendingMetricsKey(runID), records.PendingMetrics{RunID: runID, Revision: tr.FullRevisionHash, Product: tr.BrowserName})
 }
 
 // updateAggregates recomputes what a VALID run affects and clears its
 // pending marker.
-func (p *Processor) updateAggregates(ctx context.Context, pm pendingMetrics) error {
+func (p *Processor) updateAggregates(ctx context.Context, pm records.PendingMetrics) error {
 	if err := p.updateSeries(ctx, pm.Product); err != nil {
 		return err
 	}
 	if err := p.updateAligned(ctx, pm.Revision); err != nil {
 		return err
 	}
-	return p.Out.Delete(ctx, pendingKey(pm.RunID))
+	return p.Out.Delete(ctx, store.PendingMetricsKey(pm.RunID))
 }
 
 // converge runs compute until the sources it read did not change while it
@@ -151,7 +97,7 @@ func converge(ctx context.Context, compute func() (string, error), fingerprint f
 			return nil
 		}
 	}
-	return errors.New("ingest: metrics sources kept changing; the next run will recompute them")
+	return errors.New("process: metrics sources kept changing; the next run will recompute them")
 }
 
 func (p *Processor) listKeys(ctx context.Context, prefix string) ([]string, error) {
@@ -164,14 +110,14 @@ func (p *Processor) listKeys(ctx context.Context, prefix string) ([]string, erro
 }
 
 func (p *Processor) updateSeries(ctx context.Context, product string) error {
-	return rebuildSeries(ctx, p, "metrics/points/"+productKey(product)+"/", "metrics/series/"+productKey(product)+".json",
-		func(a, b seriesPoint) bool {
+	return rebuildSeries(ctx, p, store.SeriesPointPrefix(product), store.SeriesKey(product),
+		func(a, b records.SeriesPoint) bool {
 			if !a.Time.Equal(b.Time) {
 				return a.Time.Before(b.Time)
 			}
 			return a.RunID < b.RunID
 		},
-		func(pts []seriesPoint) any { return series{Product: product, Points: pts} })
+		func(pts []records.SeriesPoint) any { return records.Series{Product: product, Points: pts} })
 }
 
 // rebuildSeries rewrites the series at key from the point files under
@@ -189,7 +135,7 @@ func rebuildSeries[T any](ctx context.Context, p *Processor, prefix, key string,
 		pts := []T{}
 		for _, k := range keys {
 			var pt T
-			if ok, err := getState(ctx, p.Out, k, &pt); err != nil {
+			if ok, err := p.Out.ReadJSON(ctx, k, &pt); err != nil {
 				return "", err
 			} else if ok {
 				pts = append(pts, pt)
@@ -203,13 +149,13 @@ func rebuildSeries[T any](ctx context.Context, p *Processor, prefix, key string,
 // alignedRun is one VALID run at a revision.
 type alignedRun struct {
 	runID, pid string
-	tr         TestRun
+	tr         records.TestRun
 }
 
 // validRunsAt lists the VALID runs at a revision: the owners of its
 // product ids whose status record says VALID.
 func (p *Processor) validRunsAt(ctx context.Context, sha string) ([]alignedRun, error) {
-	prefix := statePrefix + "products/" + sha + "/"
+	prefix := store.ProductClaimPrefix(sha)
 	keys, err := p.listKeys(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -219,25 +165,25 @@ func (p *Processor) validRunsAt(ctx context.Context, sha string) ([]alignedRun, 
 		var claim struct {
 			RunID string `json:"run_id"`
 		}
-		if ok, err := getState(ctx, p.Out, k, &claim); err != nil || !ok {
+		if ok, err := p.Out.ReadJSON(ctx, k, &claim); err != nil || !ok {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
-		var st Status
-		if ok, err := getState(ctx, p.Out, store.StatusKey(claim.RunID), &st); err != nil {
+		var st records.Status
+		if ok, err := p.Out.ReadJSON(ctx, store.StatusKey(claim.RunID), &st); err != nil {
 			return nil, err
-		} else if !ok || st.State != StateValid {
+		} else if !ok || st.State != records.StateValid {
 			continue
 		}
-		var tr TestRun
-		if ok, err := getState(ctx, p.Out, store.TestRunKey(claim.RunID), &tr); err != nil {
+		var tr records.TestRun
+		if ok, err := p.Out.ReadJSON(ctx, store.TestRunKey(claim.RunID), &tr); err != nil {
 			return nil, err
 		} else if !ok {
 			continue
 		}
-		pid := strings.TrimSuffix(strings.TrimPrefix(k, prefix), ".json")
+		pid := store.ProductClaimID(sha, k)
 		runs = append(runs, alignedRun{runID: claim.RunID, pid: pid, tr: tr})
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].runID < runs[j].runID })
@@ -252,7 +198,7 @@ func pick(runs []alignedRun, filter string) []alignedRun {
 			continue
 		}
 		cur, ok := newest[r.tr.BrowserName]
-		if !ok || runTime(&r.tr).After(runTime(&cur.tr)) || (runTime(&r.tr).Equal(runTime(&cur.tr)) && r.runID > cur.runID) {
+		if !ok || r.tr.RunTime().After(cur.tr.RunTime()) || (r.tr.RunTime().Equal(cur.tr.RunTime()) && r.runID > cur.runID) {
 			newest[r.tr.BrowserName] = r
 		}
 	}
@@ -283,23 +229,20 @@ func (p *Processor) updateAligned(ctx context.Context, sha string) error {
 			ids = append(ids, r.runID)
 		}
 		summaries := map[string]*report.Summary{}
-		for _, filter := range alignedFilters {
+		for _, filter := range records.AlignedFilters {
 			chosen := pick(runs, filter)
 			if len(chosen) < 2 {
 				// Fewer than two products: nothing to align; drop stale files.
-				for _, suffix := range []string{".json", "-pass-rates.json"} {
-					if err := p.Out.Delete(ctx, "metrics/aligned/"+sha+"/"+filter+suffix); err != nil {
+				for _, key := range []string{store.AlignedKey(sha, filter), store.PassRatesKey(sha, filter), store.InteropPointKey(filter, sha)} {
+					if err := p.Out.Delete(ctx, key); err != nil {
 						return "", err
 					}
-				}
-				if err := p.Out.Delete(ctx, "metrics/interop-points/"+filter+"/"+sha+".json"); err != nil {
-					return "", err
 				}
 				continue
 			}
 			var in []report.AlignedRun
 			var when time.Time
-			point := interopPoint{Revision: sha, Interop: map[string]int{}}
+			point := records.InteropPoint{Revision: sha, Interop: map[string]int{}}
 			for _, r := range chosen {
 				s, ok := summaries[r.runID]
 				if !ok {
@@ -311,14 +254,13 @@ func (p *Processor) updateAligned(ctx context.Context, sha string) error {
 				in = append(in, report.AlignedRun{Product: r.tr.BrowserName, RunID: r.runID, Summary: s})
 				point.Products = append(point.Products, r.tr.BrowserName)
 				point.Runs = append(point.Runs, r.runID)
-				if t := runTime(&r.tr); t.After(when) {
+				if t := r.tr.RunTime(); t.After(when) {
 					when = t
 				}
 			}
 			point.Time = when
 			am := report.Aligned(in)
-			base := "metrics/aligned/" + sha + "/" + filter
-			if err := writeJSONTo(ctx, p.Out, base+".json", func(buf *bytes.Buffer) error { return am.WriteJSON(buf) }); err != nil {
+			if err := writeJSONTo(ctx, p.Out, store.AlignedKey(sha, filter), func(buf *bytes.Buffer) error { return am.WriteJSON(buf) }); err != nil {
 				return "", err
 			}
 			meta := map[string]any{"revision": sha, "filter": filter, "test_runs": point.Runs, "products": point.Products}
@@ -326,7 +268,7 @@ func (p *Processor) updateAligned(ctx context.Context, sha string) error {
 			if err != nil {
 				return "", err
 			}
-			if err := p.Out.WriteBytes(ctx, base+"-pass-rates.json", pr, store.WriteOptions{ContentType: "application/json"}); err != nil {
+			if err := p.Out.WriteBytes(ctx, store.PassRatesKey(sha, filter), pr, store.WriteOptions{ContentType: "application/json"}); err != nil {
 				return "", err
 			}
 			if root, ok := am.Dir("/"); ok {
@@ -337,7 +279,7 @@ func (p *Processor) updateAligned(ctx context.Context, sha string) error {
 					point.Interop[e.Dir] = e.Interop
 				}
 			}
-			if err := writeJSONTo(ctx, p.Out, "metrics/interop-points/"+filter+"/"+sha+".json", marshalTo(point)); err != nil {
+			if err := writeJSONTo(ctx, p.Out, store.InteropPointKey(filter, sha), marshalTo(point)); err != nil {
 				return "", err
 			}
 		}
@@ -346,7 +288,7 @@ func (p *Processor) updateAligned(ctx context.Context, sha string) error {
 	if err != nil {
 		return err
 	}
-	for _, filter := range alignedFilters {
+	for _, filter := range records.AlignedFilters {
 		if err := p.updateInteropSeries(ctx, filter); err != nil {
 			return err
 		}
@@ -362,33 +304,34 @@ func (p *Processor) readSummary(ctx context.Context, sha, pid string) (*report.S
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: summary %s/%s: %w", sha, pid, err)
+		return nil, fmt.Errorf("process: summary %s/%s: %w", sha, pid, err)
 	}
 	return report.ReadSummary(zr)
 }
 
 func (p *Processor) updateInteropSeries(ctx context.Context, filter string) error {
-	return rebuildSeries(ctx, p, "metrics/interop-points/"+filter+"/", "metrics/interop/"+filter+".json",
-		func(a, b interopPoint) bool {
+	return rebuildSeries(ctx, p, store.InteropPointPrefix(filter), store.InteropKey(filter),
+		func(a, b records.InteropPoint) bool {
 			if !a.Time.Equal(b.Time) {
 				return a.Time.Before(b.Time)
 			}
 			return a.Revision < b.Revision
 		},
-		func(pts []interopPoint) any { return interopSeries{Filter: filter, Points: pts} })
+		func(pts []records.InteropPoint) any { return records.InteropSeries{Filter: filter, Points: pts} })
 }
 
-// finishPendingMetrics redoes the aggregates of runs whose ingester
-// stopped between their status record and their aggregates.
-func (p *Processor) finishPendingMetrics(ctx context.Context) error {
-	keys, err := p.listKeys(ctx, statePrefix+"metrics-pending/")
+// FinishPending redoes the metrics across runs of runs whose ingester
+// stopped between their status record and those metrics (a poll calls it
+// first). It returns every error, joined.
+func (p *Processor) FinishPending(ctx context.Context) error {
+	keys, err := p.listKeys(ctx, store.PendingMetricsPrefix)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, k := range keys {
-		var pm pendingMetrics
-		if ok, err := getState(ctx, p.Out, k, &pm); err != nil || !ok {
+		var pm records.PendingMetrics
+		if ok, err := p.Out.ReadJSON(ctx, k, &pm); err != nil || !ok {
 			errs = append(errs, err)
 			continue
 		}

@@ -1,4 +1,4 @@
-package ingester
+package process
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/pack"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -22,7 +24,7 @@ type Processor struct {
 	Out         *store.Bucket
 	ResultsBase string // absolute URL prefix of the out bucket's objects, no trailing "/"
 	PerTest     bool
-	Layout      string // of per-test files: LayoutFiles ("" too) or LayoutPacked
+	Layout      string // of per-test files: records.LayoutFiles ("" too) or records.LayoutPacked
 	Limits      report.Limits
 	Writers     int    // concurrent per-test writes
 	TempDir     string // where the per-test spool lives; "" = os.TempDir
@@ -30,14 +32,14 @@ type Processor struct {
 	Now         func() time.Time
 }
 
-// RunInput is one run to ingest.
-type RunInput struct {
+// Input is one run to process.
+type Input struct {
 	RunID       string
 	FeedEntry   string
 	ManifestURL string
 	Uploaded    time.Time
 	Shards      []report.Shard
-	Raw         []RawShard
+	Raw         []records.RawShard
 	Overrides   report.Metadata
 	Labels      []string
 }
@@ -46,7 +48,7 @@ type RunInput struct {
 // An invalid or empty run gets a status record only. A returned error means
 // nothing was made visible and the run may be tried again (the error is
 // temporary, or the context ended).
-func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
+func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, error) {
 	start := p.now()
 	var sp *spool
 	opts := report.Options{Limits: p.Limits, Overrides: in.Overrides, Labels: in.Labels}
@@ -59,16 +61,16 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 		opts.Test = sp.Add
 	}
 	res, err := report.Process(ctx, in.Shards, opts)
-	st := &Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product}
+	st := &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product}
 	var rerr *report.Error
 	switch {
 	case errors.As(err, &rerr):
-		st.State, st.Code, st.Error = StateInvalid, rerr.Code, rerr.Error()
+		st.State, st.Code, st.Error = records.StateInvalid, rerr.Code, rerr.Error()
 		return p.finish(ctx, st, start)
 	case err != nil:
 		return nil, err
 	case res.Empty():
-		st.State, st.Code, st.Error = StateEmpty, "empty", "the report has no results"
+		st.State, st.Code, st.Error = records.StateEmpty, "empty", "the report has no results"
 		st.Warnings = res.Warnings
 		st.Product, st.Labels = res.Meta.Product, res.Labels
 		return p.finish(ctx, st, start)
@@ -84,7 +86,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 		return nil, err
 	}
 	if owner != in.RunID {
-		st.State, st.Code = StateDuplicate, "duplicate"
+		st.State, st.Code = records.StateDuplicate, "duplicate"
 		st.Error = fmt.Sprintf("the same report (product id %s at %s) was accepted as run %s", pid, sha[:10], owner)
 		st.ProductID, st.Revision, st.Product = pid, sha, res.Meta.Product
 		return p.finish(ctx, st, start)
@@ -92,22 +94,22 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	if sp != nil {
 		recs := sp.files(res.Tests)
 		layout := p.Layout
-		if layout != LayoutPacked && p.Out.Dir() != "" {
+		if layout != records.LayoutPacked && p.Out.Dir() != "" {
 			if a, b := fileDirConflict(recs); a != "" {
 				// A directory cannot hold a file and a directory of one
 				// name; an object store could. Nothing is lost: the packed
 				// layout holds the same files.
-				layout = LayoutPacked
-				st.Warnings = append(st.Warnings, report.Warning{Code: WarnPerTestPacked, Test: b,
+				layout = records.LayoutPacked
+				st.Warnings = append(st.Warnings, report.Warning{Code: records.WarnPerTestPacked, Test: b,
 					Message: fmt.Sprintf("test %q needs a directory where test %q has its per-test file; this run's per-test files are in the packed layout", b, a)})
 			}
 		}
-		if layout == LayoutPacked {
-			err = p.writePack(ctx, sp, recs, sha, pid)
-			st.PerTest = LayoutPacked
+		if layout == records.LayoutPacked {
+			err = pack.Write(ctx, p.Out, sha, pid, sp.source(recs))
+			st.PerTest = records.LayoutPacked
 		} else {
 			err = p.writeTests(ctx, sp, recs, sha, pid)
-			st.PerTest = LayoutFiles
+			st.PerTest = records.LayoutFiles
 		}
 		if err != nil {
 			return nil, err
@@ -116,7 +118,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	var sum bytes.Buffer
 	zw := gzip.NewWriter(&sum)
 	if err := res.Summary.WriteJSON(zw); err != nil {
-		return nil, fmt.Errorf("ingest: run %s: summary: %w", in.RunID, err)
+		return nil, fmt.Errorf("process: run %s: summary: %w", in.RunID, err)
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
@@ -125,13 +127,13 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	if err := p.Out.WriteBytes(ctx, summaryKey, sum.Bytes(), store.WriteOptions{ContentType: "application/gzip"}); err != nil {
 		return nil, err
 	}
-	rawKey := sha + "/" + pid + "-raw_results.json"
-	raw := RawResults{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
+	rawKey := store.RawResultsKey(sha, pid)
+	raw := records.RawResults{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
 	if err := p.putJSON(ctx, rawKey, raw); err != nil {
 		return nil, err
 	}
-	tr := TestRun{
-		ID:               testRunID(in.RunID),
+	tr := records.TestRun{
+		ID:               records.TestRunID(in.RunID),
 		BrowserName:      res.Meta.Product,
 		BrowserVersion:   res.Meta.BrowserVersion,
 		OSName:           res.Meta.OS,
@@ -154,7 +156,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	if err := p.writeRunMetrics(ctx, in.RunID, res, &tr); err != nil {
 		return nil, err
 	}
-	st.State = StateValid
+	st.State = records.StateValid
 	st.Product, st.Labels = res.Meta.Product, res.Labels
 	st.Warnings = append(res.Warnings, st.Warnings...)
 	st.TestRunID = tr.ID
@@ -163,12 +165,12 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 	st.ResultsURL = tr.ResultsURL
 	st.Tests, st.Subtests = res.Tests, res.Subtests
 	out, err := p.finish(ctx, st, start)
-	if err != nil || out.RunID != in.RunID || out.State != StateValid {
+	if err != nil || out.RunID != in.RunID || out.State != records.StateValid {
 		return out, err
 	}
 	// The run is visible; now what it changes across runs. A failure here
 	// leaves the pending marker for the next poll to finish.
-	if err := p.updateAggregates(ctx, pendingMetrics{RunID: in.RunID, Revision: sha, Product: tr.BrowserName}); err != nil {
+	if err := p.updateAggregates(ctx, records.PendingMetrics{RunID: in.RunID, Revision: sha, Product: tr.BrowserName}); err != nil {
 		p.log().Warn("metrics across runs not updated yet; the next poll retries", "run_id", in.RunID, "err", err)
 	}
 	return out, nil
@@ -177,7 +179,7 @@ func (p *Processor) Ingest(ctx context.Context, in RunInput) (*Status, error) {
 // claimProduct records runID as the owner of a product id, write-once,
 // and returns the owner.
 func (p *Processor) claimProduct(ctx context.Context, sha, pid, runID string) (string, error) {
-	key := statePrefix + "products/" + sha + "/" + pid + ".json"
+	key := store.ProductClaimKey(sha, pid)
 	data, _ := json.Marshal(map[string]string{"run_id": runID})
 	err := p.Out.WriteBytes(ctx, key, data, store.WriteOptions{ContentType: "application/json", IfNotExist: true})
 	if err == nil {
@@ -194,14 +196,21 @@ func (p *Processor) claimProduct(ctx context.Context, sha, pid, runID string) (s
 		RunID string `json:"run_id"`
 	}
 	if err := json.Unmarshal(raw, &got); err != nil || got.RunID == "" {
-		return "", fmt.Errorf("ingest: %s: %w", key, store.ErrInvalid)
+		return "", fmt.Errorf("process: %s: %w", key, store.ErrInvalid)
 	}
 	return got.RunID, nil
 }
 
+// Record writes st, the status record of a run that is not processed (an
+// INVALID run whose enclosures cannot be had), write-once: if another
+// ingester got there first, its record stands and is returned.
+func (p *Processor) Record(ctx context.Context, st *records.Status) (*records.Status, error) {
+	return p.finish(ctx, st, p.now())
+}
+
 // finish writes the status record, write-once: if another ingester got
 // there first, its record stands and is returned.
-func (p *Processor) finish(ctx context.Context, st *Status, start time.Time) (*Status, error) {
+func (p *Processor) finish(ctx context.Context, st *records.Status, start time.Time) (*records.Status, error) {
 	st.Ingested = p.now().UTC()
 	key := store.StatusKey(st.RunID)
 	data, err := json.MarshalIndent(st, "", "  ")
@@ -210,7 +219,7 @@ func (p *Processor) finish(ctx context.Context, st *Status, start time.Time) (*S
 	}
 	err = p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json", IfNotExist: true})
 	if errors.Is(err, store.ErrExists) {
-		return readStatus(ctx, p.Out, st.RunID)
+		return ReadStatus(ctx, p.Out, st.RunID)
 	}
 	if err != nil {
 		return nil, err
@@ -220,14 +229,17 @@ func (p *Processor) finish(ctx context.Context, st *Status, start time.Time) (*S
 	return st, nil
 }
 
-func readStatus(ctx context.Context, b *store.Bucket, runID string) (*Status, error) {
+// ReadStatus reads a run's status record. It returns the store's errors
+// (store.IsNotFound before the run is processed) and an error for a record
+// that does not decode.
+func ReadStatus(ctx context.Context, b *store.Bucket, runID string) (*records.Status, error) {
 	p, err := b.ReadAll(ctx, store.StatusKey(runID))
 	if err != nil {
 		return nil, err
 	}
-	var st Status
+	var st records.Status
 	if err := json.Unmarshal(p, &st); err != nil {
-		return nil, fmt.Errorf("ingest: status record of run %s: %w", runID, err)
+		return nil, fmt.Errorf("process: status record of run %s: %w", runID, err)
 	}
 	return &st, nil
 }
@@ -235,21 +247,21 @@ func readStatus(ctx context.Context, b *store.Bucket, runID string) (*Status, er
 func (p *Processor) putJSON(ctx context.Context, key string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("ingest: encode %s: %w", key, err)
+		return fmt.Errorf("process: encode %s: %w", key, err)
 	}
 	return p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json"})
 }
 
 // writeTests copies the spooled per-test files to the bucket concurrently,
 // in the order of recs.
-func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []spoolRec, sha, pid string) error {
+func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []fileRec, sha, pid string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n := p.Writers
 	if n <= 0 {
 		n = 16
 	}
-	next := make(chan spoolRec)
+	next := make(chan fileRec)
 	var (
 		wg       sync.WaitGroup
 		once     sync.Once
@@ -280,7 +292,7 @@ func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []spoolRec, 
 	close(next)
 	wg.Wait()
 	if firstErr != nil {
-		return fmt.Errorf("ingest: per-test files: %w", firstErr)
+		return fmt.Errorf("process: per-test files: %w", firstErr)
 	}
 	return ctx.Err()
 }
@@ -299,9 +311,9 @@ func (p *Processor) log() *slog.Logger {
 	return slog.Default()
 }
 
-// bucketURLBase turns a bucket URL into an absolute URL prefix for its
+// ResultsBase turns a bucket URL into an absolute URL prefix for its
 // objects (the default of --results-base-url).
-func bucketURLBase(u string) string {
+func ResultsBase(u string) string {
 	u = strings.TrimRight(u, "/")
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		u = u[:i]

@@ -1,22 +1,17 @@
-package ingester
+package poll
 
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 type metrics struct {
-	reg      *prometheus.Registry
 	ingested *prometheus.CounterVec
 	duration prometheus.Histogram
 	lag      prometheus.Histogram
@@ -25,9 +20,9 @@ type metrics struct {
 	archives prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics registers the poller's metrics in reg.
+func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingester_runs_ingested_total", Help: "Runs processed, by resulting state.",
 		}, []string{"state"}),
@@ -49,37 +44,31 @@ func newMetrics() *metrics {
 			Name: "ingester_archive_pages_walked_total", Help: "Archive documents fetched while catching up.",
 		}),
 	}
-	m.reg.MustRegister(m.ingested, m.duration, m.lag, m.polls, m.bytes, m.archives,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.ingested, m.duration, m.lag, m.polls, m.bytes, m.archives)
 	return m
 }
 
-// listen serves POST /api/notify (a push that triggers a poll now) and
-// /metrics on Config.Listen until ctx ends.
-func (ing *Ingester) listen(ctx context.Context) (func(), error) {
+// listen serves POST /api/notify (a push that triggers a poll now),
+// /metrics and /healthz on Config.Listen until the returned func is
+// called.
+func (ing *Poller) listen(ctx context.Context) (func(), error) {
 	ln, err := net.Listen("tcp", ing.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("run: --listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/notify", ing.serveNotify)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(ing.m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(done)
+		if err := ing.srv.Serve(ctx, ln); err != nil {
 			ing.log.Error("listener failed", "err", err)
 		}
 	}()
 	ing.log.Info("listening", "addr", ln.Addr().String())
-	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}, nil
+	return func() { cancel(); <-done }, nil
 }
 
-func (ing *Ingester) serveNotify(w http.ResponseWriter, r *http.Request) {
+func (ing *Poller) serveNotify(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if ing.cfg.NotifyToken == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(ing.cfg.NotifyToken)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ingester"`)

@@ -1,4 +1,4 @@
-package ingester
+package dashboard
 
 import (
 	"bytes"
@@ -27,6 +27,10 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/websocket"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/process"
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
+	"github.com/wptfeed/wptfeed/cmd/internal/status"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
@@ -37,82 +41,82 @@ var updateScreenshot = flag.Bool("screenshot", false, "write docs/dashboard.png 
 // The dashboard fixture: four VALID runs ingested from generated reports
 // and one INVALID run.
 //
-//	chromeOld  chrome 125 stable        at dashRev0, 2024-06-01 06:00
-//	chrome     chrome 126 stable        at dashRev1, 2024-06-02 06:00
-//	firefox    firefox 127 stable       at dashRev1, 2024-06-02 07:00 (other results)
-//	chromeDev  chrome 128 canary (experimental) at dashRev1, 2024-06-02 08:00
+//	chromeOld  chrome 125 stable        at rev0, 2024-06-01 06:00
+//	chrome     chrome 126 stable        at rev1, 2024-06-02 06:00
+//	firefox    firefox 127 stable       at rev1, 2024-06-02 07:00 (other results)
+//	chromeDev  chrome 128 canary (experimental) at rev1, 2024-06-02 08:00
 //	safariBad  safari, INVALID          uploaded 2024-06-02 10:00
 //
 // Both revisions start with "abcd", so that prefix is ambiguous.
 const (
-	dashRev0 = "abcd000011112222333344445555666677778888"
-	dashRev1 = "abcd9999aaaabbbbccccddddeeeeffff00001111"
+	rev0 = "abcd000011112222333344445555666677778888"
+	rev1 = "abcd9999aaaabbbbccccddddeeeeffff00001111"
 
-	dashChromeOld = "20240601T070000Z-chromeold"
-	dashChrome    = "20240602T070000Z-chrome"
-	dashFirefox   = "20240602T080000Z-firefox"
-	dashChromeDev = "20240602T090000Z-chromedev"
-	dashSafariBad = "20240602T100000Z-safaribad"
+	runChromeOld = "20240601T070000Z-chromeold"
+	runChrome    = "20240602T070000Z-chrome"
+	runFirefox   = "20240602T080000Z-firefox"
+	runChromeDev = "20240602T090000Z-chromedev"
+	runSafariBad = "20240602T100000Z-safaribad"
 )
 
-var dashT1 = time.Date(2024, 6, 2, 6, 0, 0, 0, time.UTC)
+var t1 = time.Date(2024, 6, 2, 6, 0, 0, 0, time.UTC)
 
-// dashFixture is an out bucket holding the fixture runs and their metrics.
-type dashFixture struct {
+// fixture is an out bucket holding the fixture runs and their metrics.
+type fixture struct {
 	dir string // the bucket's directory
 	out *store.Bucket
 }
 
-// dashSpec describes a fixture run.
-type dashSpec struct {
+// runSpec describes a fixture run.
+type runSpec struct {
 	id      string
 	cfg     reportgen.Config
 	labels  []string
 	perturb func(i int, res map[string]any) bool // false drops the test
-	layout  string                               // of per-test files; "" is LayoutFiles
+	layout  string                               // of per-test files; "" is records.LayoutFiles
 }
 
 var (
-	dashOnce    sync.Once
-	dashDir     string
-	dashInitErr error
+	fixtureOnce sync.Once
+	fixtureDir  string
+	fixtureErr  error
 )
 
-// newDashFixture returns the fixture, ingested once per test binary into
+// newFixture returns the fixture, ingested once per test binary into
 // a directory removed when the binary exits (see TestMain is not needed:
 // each test opens its own handle on the directory).
-func newDashFixture(t testing.TB) *dashFixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	dashOnce.Do(func() {
+	fixtureOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wptfeed-dashboard-*")
 		if err != nil {
-			dashInitErr = err
+			fixtureErr = err
 			return
 		}
-		dashDir = dir
-		dashInitErr = buildDashFixture(dir)
+		fixtureDir = dir
+		fixtureErr = buildFixture(dir)
 	})
-	if dashInitErr != nil {
-		t.Fatalf("dashboard fixture: %v", dashInitErr)
+	if fixtureErr != nil {
+		t.Fatalf("dashboard fixture: %v", fixtureErr)
 	}
-	out, err := store.Open(context.Background(), "file://"+dashDir)
+	out, err := store.Open(context.Background(), "file://"+fixtureDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	return &dashFixture{dir: dashDir, out: out}
+	return &fixture{dir: fixtureDir, out: out}
 }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if dashDir != "" {
-		os.RemoveAll(dashDir)
+	if fixtureDir != "" {
+		os.RemoveAll(fixtureDir)
 	}
 	os.Exit(code)
 }
 
-func buildDashFixture(dir string) error {
+func buildFixture(dir string) error {
 	ctx := context.Background()
 	out, err := store.Open(ctx, "file://"+dir)
 	if err != nil {
@@ -120,39 +124,39 @@ func buildDashFixture(dir string) error {
 	}
 	defer out.Close()
 	ms := func(t time.Time) int64 { return t.UnixMilli() }
-	specs := []dashSpec{
-		{id: dashChromeOld, labels: []string{"buildbot"},
-			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 1, BrowserVersion: "125.0.6422.141", Revision: dashRev0,
-				TimeStart: ms(dashT1.Add(-24 * time.Hour))},
+	specs := []runSpec{
+		{id: runChromeOld, labels: []string{"buildbot"},
+			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 1, BrowserVersion: "125.0.6422.141", Revision: rev0,
+				TimeStart: ms(t1.Add(-24 * time.Hour))},
 			perturb: func(i int, _ map[string]any) bool { return i%5 != 0 }},
-		{id: dashChrome, labels: []string{"buildbot"},
-			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 2, BrowserVersion: "126.0.6478.126", Revision: dashRev1,
-				TimeStart: ms(dashT1)}},
-		{id: dashFirefox, labels: []string{"buildbot"},
-			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 1, Product: "firefox", BrowserVersion: "127.0", Revision: dashRev1,
-				TimeStart: ms(dashT1.Add(time.Hour))},
-			perturb: dashFlipCSS, layout: LayoutPacked},
-		{id: dashChromeDev, labels: []string{"buildbot"},
-			cfg: reportgen.Config{Seed: 3, Scale: 0.02, Shards: 1, BrowserVersion: "128.0.6600.0", Channel: "canary", Revision: dashRev1,
-				TimeStart: ms(dashT1.Add(2 * time.Hour))}},
+		{id: runChrome, labels: []string{"buildbot"},
+			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 2, BrowserVersion: "126.0.6478.126", Revision: rev1,
+				TimeStart: ms(t1)}},
+		{id: runFirefox, labels: []string{"buildbot"},
+			cfg: reportgen.Config{Seed: 1, Scale: 0.05, Shards: 1, Product: "firefox", BrowserVersion: "127.0", Revision: rev1,
+				TimeStart: ms(t1.Add(time.Hour))},
+			perturb: flipCSS, layout: records.LayoutPacked},
+		{id: runChromeDev, labels: []string{"buildbot"},
+			cfg: reportgen.Config{Seed: 3, Scale: 0.02, Shards: 1, BrowserVersion: "128.0.6600.0", Channel: "canary", Revision: rev1,
+				TimeStart: ms(t1.Add(2 * time.Hour))}},
 	}
 	for _, sp := range specs {
-		if err := ingestDashRun(ctx, out, sp); err != nil {
+		if err := ingestRun(ctx, out, sp); err != nil {
 			return fmt.Errorf("%s: %w", sp.id, err)
 		}
 	}
-	bad := Status{RunID: dashSafariBad, State: StateInvalid, Code: "not_json", Product: "safari",
-		Error: "shard-000.json.gz: line 1, column 1: invalid character 'x'", Ingested: dashT1.Add(5 * time.Hour)}
+	bad := records.Status{RunID: runSafariBad, State: records.StateInvalid, Code: "not_json", Product: "safari",
+		Error: "shard-000.json.gz: line 1, column 1: invalid character 'x'", Ingested: t1.Add(5 * time.Hour)}
 	data, _ := json.Marshal(bad)
-	if err := out.WriteBytes(ctx, store.StatusKey(dashSafariBad), data, store.WriteOptions{}); err != nil {
+	if err := out.WriteBytes(ctx, store.StatusKey(runSafariBad), data, store.WriteOptions{}); err != nil {
 		return err
 	}
-	return ensureDashMetrics(ctx, out)
+	return ensureMetrics(ctx, out)
 }
 
-// dashFlipCSS makes firefox differ from chrome: every other PASS subtest
+// flipCSS makes firefox differ from chrome: every other PASS subtest
 // under /css/ fails, and every eleventh test is missing.
-func dashFlipCSS(i int, res map[string]any) bool {
+func flipCSS(i int, res map[string]any) bool {
 	if i%11 == 0 {
 		return false
 	}
@@ -175,9 +179,9 @@ func dashFlipCSS(i int, res map[string]any) bool {
 	return true
 }
 
-// ingestDashRun generates a run's shards, perturbs them and ingests them
+// ingestRun generates a run's shards, perturbs them and ingests them
 // with the ingester's own Processor (per-test files on, in sp.layout).
-func ingestDashRun(ctx context.Context, out *store.Bucket, sp dashSpec) error {
+func ingestRun(ctx context.Context, out *store.Bucket, sp runSpec) error {
 	shards := max(sp.cfg.Shards, 1)
 	var in []report.Shard
 	k := 0
@@ -212,43 +216,42 @@ func ingestDashRun(ctx context.Context, out *store.Bucket, sp dashSpec) error {
 		}})
 	}
 	uploaded, _ := store.RunTime(sp.id)
-	p := &Processor{Out: out, ResultsBase: "https://results.test", PerTest: true, Layout: sp.layout, Limits: report.DefaultLimits(),
-		Log: discardLogger(), Now: func() time.Time { return uploaded.Add(time.Minute) }}
-	st, err := p.Ingest(ctx, RunInput{RunID: sp.id, Uploaded: uploaded, Shards: in, Labels: sp.labels,
+	p := &process.Processor{Out: out, ResultsBase: "https://results.test", PerTest: true, Layout: sp.layout, Limits: report.DefaultLimits(),
+		Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return uploaded.Add(time.Minute) }}
+	st, err := p.Ingest(ctx, process.Input{RunID: sp.id, Uploaded: uploaded, Shards: in, Labels: sp.labels,
 		FeedEntry: "tag:wptfeed.org,2026:run:" + sp.id})
 	if err != nil {
 		return err
 	}
-	if st.State != StateValid {
+	if st.State != records.StateValid {
 		return fmt.Errorf("state %s (%s): %s", st.State, st.Code, st.Error)
 	}
 	return nil
 }
 
-// ---- The metrics files, per the contract of metricsout.go ----
+// ---- The metrics files, per the contract of docs/metrics-files.md ----
 
-// ensureDashMetrics writes, from report's functions, every metrics file
+// ensureMetrics writes, from report's functions, every metrics file
 // of the contract that the ingester did not write: metrics/runs/<run
 // id>.json, metrics/series/<product>.json, metrics/aligned/<sha>/<filter>.json
 // (and -pass-rates.json) for two or more products, and
-// metrics/interop/<filter>.json. The ingester writes them itself since
-// metricsout.go landed, so this only fills in what a build without it
-// lacks.
-func ensureDashMetrics(ctx context.Context, out *store.Bucket) error {
-	var runs []*dashTestRun
+// metrics/interop/<filter>.json. Package process writes them itself, so
+// this only fills in what a build without them lacks.
+func ensureMetrics(ctx context.Context, out *store.Bucket) error {
+	var runs []*fixtureRun
 	err := out.List(ctx, "status/", "", func(o store.Object) bool {
 		id := strings.TrimSuffix(strings.TrimPrefix(o.Key, "status/"), ".json")
-		runs = append(runs, &dashTestRun{id: id})
+		runs = append(runs, &fixtureRun{id: id})
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	runs = slices.DeleteFunc(runs, func(r *dashTestRun) bool {
+	runs = slices.DeleteFunc(runs, func(r *fixtureRun) bool {
 		if r.load(ctx, out) != nil {
 			return true
 		}
-		return r.st.State != StateValid
+		return r.st.State != records.StateValid
 	})
 	missing := func(key string) bool {
 		ok, err := out.Exists(ctx, key)
@@ -281,14 +284,14 @@ func ensureDashMetrics(ctx context.Context, out *store.Bucket) error {
 	series := map[string][]point{}
 	for _, r := range runs {
 		m := report.RunMetrics(r.sum)
-		if err := put(dashMetricsRunKey(r.id), m.WriteJSON); err != nil {
+		if err := put(store.RunMetricsKey(r.id), m.WriteJSON); err != nil {
 			return err
 		}
-		series[r.tr.BrowserName] = append(series[r.tr.BrowserName], point{r.id, r.tr.FullRevisionHash, dashTestRunTime(&r.tr), r.tr.Labels, report.SeriesPoint(m)})
+		series[r.tr.BrowserName] = append(series[r.tr.BrowserName], point{r.id, r.tr.FullRevisionHash, oracleRunTime(&r.tr), r.tr.Labels, report.SeriesPoint(m)})
 	}
 	for product, pts := range series {
 		slices.SortFunc(pts, func(a, b point) int { return a.Time.Compare(b.Time) })
-		if err := put("metrics/series/"+productKey(product)+".json", marshal(map[string]any{"product": product, "points": pts})); err != nil {
+		if err := put(store.SeriesKey(product), marshal(map[string]any{"product": product, "points": pts})); err != nil {
 			return err
 		}
 	}
@@ -305,8 +308,8 @@ func ensureDashMetrics(ctx context.Context, out *store.Bucket) error {
 		revs[r.tr.FullRevisionHash] = true
 	}
 	for sha := range revs {
-		for _, filter := range dashAlignedFilters {
-			chosen := dashChoose(runs, sha, filter)
+		for _, filter := range records.AlignedFilters {
+			chosen := choose(runs, sha, filter)
 			if len(chosen) < 2 {
 				continue
 			}
@@ -315,12 +318,12 @@ func ensureDashMetrics(ctx context.Context, out *store.Bucket) error {
 			for _, r := range chosen {
 				in = append(in, report.AlignedRun{Product: r.tr.BrowserName, RunID: r.id, Summary: r.sum})
 				pt.Products, pt.Runs = append(pt.Products, r.tr.BrowserName), append(pt.Runs, r.id)
-				if t := dashTestRunTime(&r.tr); t.After(pt.Time) {
+				if t := oracleRunTime(&r.tr); t.After(pt.Time) {
 					pt.Time = t
 				}
 			}
 			am := report.Aligned(in)
-			if err := put(dashAlignedKey(sha, filter), am.WriteJSON); err != nil {
+			if err := put(store.AlignedKey(sha, filter), am.WriteJSON); err != nil {
 				return err
 			}
 			pr, err := am.PassRatesJSON(map[string]any{"revision": sha, "filter": filter, "test_runs": pt.Runs, "products": pt.Products})
@@ -349,45 +352,45 @@ func ensureDashMetrics(ctx context.Context, out *store.Bucket) error {
 	return nil
 }
 
-// dashTestRunTime is when a run ran, for series: time_start, else its
+// oracleRunTime is when a run ran, for series: time_start, else its
 // upload.
-func dashTestRunTime(tr *TestRun) time.Time {
+func oracleRunTime(tr *records.TestRun) time.Time {
 	if !tr.TimeStart.IsZero() && tr.TimeStart.Unix() > 0 {
 		return tr.TimeStart.UTC()
 	}
 	return tr.CreatedAt.UTC()
 }
 
-// dashChoose picks the newest VALID run of each product at sha with the
+// choose picks the newest VALID run of each product at sha with the
 // label (any for "all"), sorted by product.
-func dashChoose(runs []*dashTestRun, sha, filter string) []*dashTestRun {
-	newest := map[string]*dashTestRun{}
+func choose(runs []*fixtureRun, sha, filter string) []*fixtureRun {
+	newest := map[string]*fixtureRun{}
 	for _, r := range runs {
 		if r.tr.FullRevisionHash != sha || filter != "all" && !slices.Contains(r.tr.Labels, filter) {
 			continue
 		}
 		cur := newest[r.tr.BrowserName]
-		if cur == nil || dashTestRunTime(&r.tr).After(dashTestRunTime(&cur.tr)) {
+		if cur == nil || oracleRunTime(&r.tr).After(oracleRunTime(&cur.tr)) {
 			newest[r.tr.BrowserName] = r
 		}
 	}
-	var out []*dashTestRun
+	var out []*fixtureRun
 	for _, r := range newest {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *dashTestRun) int { return strings.Compare(a.tr.BrowserName, b.tr.BrowserName) })
+	slices.SortFunc(out, func(a, b *fixtureRun) int { return strings.Compare(a.tr.BrowserName, b.tr.BrowserName) })
 	return out
 }
 
-// dashTestRun is a fixture run as the bucket has it.
-type dashTestRun struct {
+// fixtureRun is a fixture run as the bucket has it.
+type fixtureRun struct {
 	id  string
-	st  Status
-	tr  TestRun
+	st  records.Status
+	tr  records.TestRun
 	sum *report.Summary
 }
 
-func (r *dashTestRun) load(ctx context.Context, out *store.Bucket) error {
+func (r *fixtureRun) load(ctx context.Context, out *store.Bucket) error {
 	data, err := out.ReadAll(ctx, store.StatusKey(r.id))
 	if err != nil {
 		return err
@@ -395,7 +398,7 @@ func (r *dashTestRun) load(ctx context.Context, out *store.Bucket) error {
 	if err := json.Unmarshal(data, &r.st); err != nil {
 		return err
 	}
-	if r.st.State != StateValid {
+	if r.st.State != records.StateValid {
 		return nil
 	}
 	if data, err = out.ReadAll(ctx, store.TestRunKey(r.id)); err != nil {
@@ -417,9 +420,9 @@ func (r *dashTestRun) load(ctx context.Context, out *store.Bucket) error {
 	return err
 }
 
-func (f *dashFixture) run(t testing.TB, id string) *dashTestRun {
+func (f *fixture) run(t testing.TB, id string) *fixtureRun {
 	t.Helper()
-	r := &dashTestRun{id: id}
+	r := &fixtureRun{id: id}
 	if err := r.load(context.Background(), f.out); err != nil {
 		t.Fatal(err)
 	}
@@ -428,14 +431,14 @@ func (f *dashFixture) run(t testing.TB, id string) *dashTestRun {
 
 // metricsEntry returns the entry of dir in metrics/runs/<id>.json, as
 // the bucket has it.
-func (f *dashFixture) metricsEntry(t testing.TB, id, dir string) dashEntryJSON {
+func (f *fixture) metricsEntry(t testing.TB, id, dir string) entryJSON {
 	t.Helper()
-	data, err := f.out.ReadAll(context.Background(), dashMetricsRunKey(id))
+	data, err := f.out.ReadAll(context.Background(), store.RunMetricsKey(id))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Dirs []dashEntryJSON `json:"dirs"`
+		Dirs []entryJSON `json:"dirs"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
@@ -446,13 +449,13 @@ func (f *dashFixture) metricsEntry(t testing.TB, id, dir string) dashEntryJSON {
 		}
 	}
 	t.Fatalf("metrics/runs/%s.json has no %s", id, dir)
-	return dashEntryJSON{}
+	return entryJSON{}
 }
 
 // alignedEntry returns the entry of dir in metrics/aligned/<sha>/<filter>.json.
-func (f *dashFixture) alignedEntry(t testing.TB, sha, filter, dir string) (runs []report.RunRef, e report.AlignedEntry) {
+func (f *fixture) alignedEntry(t testing.TB, sha, filter, dir string) (runs []report.RunRef, e report.AlignedEntry) {
 	t.Helper()
-	data, err := f.out.ReadAll(context.Background(), dashAlignedKey(sha, filter))
+	data, err := f.out.ReadAll(context.Background(), store.AlignedKey(sha, filter))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,30 +471,56 @@ func (f *dashFixture) alignedEntry(t testing.TB, sha, filter, dir string) (runs 
 			return doc.Runs, e
 		}
 	}
-	t.Fatalf("%s has no %s", dashAlignedKey(sha, filter), dir)
+	t.Fatalf("%s has no %s", store.AlignedKey(sha, filter), dir)
 	return nil, e
 }
 
 // ---- A server on the fixture ----
 
-// dashEnv is a status server on the fixture bucket.
-type dashEnv struct {
-	*statusTestEnv
-	fx *dashFixture
+// testEnv is a status server with the dashboard mounted, as `ingester
+// serve` wires them, on the fixture bucket.
+type testEnv struct {
+	out    *store.Bucket
+	addr   string // http://<bound address>
+	logBuf *syncBuffer
+	fx     *fixture
 }
 
-func newDashEnv(t *testing.T) *dashEnv {
+// syncBuffer is a bytes.Buffer safe for a server's logger and a test to
+// share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	fx := newDashFixture(t)
+	fx := newFixture(t)
 	ctx := context.Background()
-	cfg := statusTestConfig()
-	cfg.Out, cfg.Addr = "file://"+fx.dir, "127.0.0.1:0"
-	env := &statusTestEnv{out: fx.out, logBuf: &statusLogBuffer{}}
-	s, err := NewStatusServer(ctx, cfg, slog.New(slog.NewTextHandler(env.logBuf, nil)))
+	cfg := status.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.BaseURL = "https://status.test"
+	cfg.ScanInterval = time.Hour // scans only where a test asks for them
+	env := &testEnv{out: fx.out, logBuf: &syncBuffer{}, fx: fx}
+	log := slog.New(slog.NewTextHandler(env.logBuf, nil))
+	s, err := status.New(ctx, cfg, fx.out, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.srv, env.addr = s, "http://"+s.Addr()
+	New(Config{Out: fx.out, Index: s, ScanInterval: cfg.ScanInterval, Log: log}).Mount(s.Route)
+	env.addr = "http://" + s.Addr()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -502,12 +531,41 @@ func newDashEnv(t *testing.T) *dashEnv {
 		}
 		s.Close()
 	})
-	return &dashEnv{statusTestEnv: env, fx: fx}
+	return env
+}
+
+// do sends a request for path and returns the response with its body
+// read, the identity representation unless the request asks for gzip,
+// following no redirects.
+func (env *testEnv) do(t *testing.T, method, path string, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, env.addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     &http.Transport{DisableCompression: true},
+		Timeout:       10 * time.Second,
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }
 
 // getJSON fetches path and decodes it into v, failing unless the status
 // is want.
-func (env *dashEnv) getJSON(t *testing.T, path string, want int, v any) {
+func (env *testEnv) getJSON(t *testing.T, path string, want int, v any) {
 	t.Helper()
 	resp, body := env.do(t, "GET", path, nil)
 	if resp.StatusCode != want {
@@ -523,7 +581,7 @@ func (env *dashEnv) getJSON(t *testing.T, path string, want int, v any) {
 	}
 }
 
-func runIDsOf(runs []dashRunJSON) []string {
+func runIDsOf(runs []apiRun) []string {
 	var ids []string
 	for _, r := range runs {
 		ids = append(ids, r.WPTFeed.RunID)
@@ -532,45 +590,45 @@ func runIDsOf(runs []dashRunJSON) []string {
 }
 
 func TestDashboard_Runs(t *testing.T) {
-	env := newDashEnv(t)
-	all := []string{dashChromeDev, dashFirefox, dashChrome, dashChromeOld}
+	env := newTestEnv(t)
+	all := []string{runChromeDev, runFirefox, runChrome, runChromeOld}
 	for _, tc := range []struct {
 		name  string
 		query string
 		want  []string
 	}{
-		{"default: the latest run of each product (wpt.fyi)", "", []string{dashChromeDev, dashFirefox}},
-		{"sha latest is the default", "sha=latest", []string{dashChromeDev, dashFirefox}},
+		{"default: the latest run of each product (wpt.fyi)", "", []string{runChromeDev, runFirefox}},
+		{"sha latest is the default", "sha=latest", []string{runChromeDev, runFirefox}},
 		{"all valid, newest first", "max-count=500", all},
-		{"product", "max-count=500&product=chrome", []string{dashChromeDev, dashChrome, dashChromeOld}},
+		{"product", "max-count=500&product=chrome", []string{runChromeDev, runChrome, runChromeOld}},
 		{"products list", "max-count=500&products=firefox,chrome", all},
 		{"repeated product", "max-count=500&product=firefox&product=chrome", all},
-		{"product version", "max-count=500&product=chrome-126", []string{dashChrome}},
+		{"product version", "max-count=500&product=chrome-126", []string{runChrome}},
 		{"product version os", "max-count=500&product=chrome-12-linux", nil},
-		{"product os", "max-count=500&product=firefox-127.0-linux-22", []string{dashFirefox}},
-		{"product labels", "max-count=500&product=chrome[experimental]", []string{dashChromeDev}},
+		{"product os", "max-count=500&product=firefox-127.0-linux-22", []string{runFirefox}},
+		{"product labels", "max-count=500&product=chrome[experimental]", []string{runChromeDev}},
 		{"normalised product", "max-count=500&product=edgechromium", nil},
-		{"label", "max-count=500&label=stable", []string{dashFirefox, dashChrome, dashChromeOld}},
-		{"labels all needed", "max-count=500&label=chrome&label=experimental", []string{dashChromeDev}},
-		{"labels list", "max-count=500&labels=chrome,stable", []string{dashChrome, dashChromeOld}},
-		{"sha prefix", "max-count=500&sha=" + dashRev1[:7], []string{dashChromeDev, dashFirefox, dashChrome}},
-		{"full sha", "max-count=500&sha=" + dashRev0, []string{dashChromeOld}},
+		{"label", "max-count=500&label=stable", []string{runFirefox, runChrome, runChromeOld}},
+		{"labels all needed", "max-count=500&label=chrome&label=experimental", []string{runChromeDev}},
+		{"labels list", "max-count=500&labels=chrome,stable", []string{runChrome, runChromeOld}},
+		{"sha prefix", "max-count=500&sha=" + rev1[:7], []string{runChromeDev, runFirefox, runChrome}},
+		{"full sha", "max-count=500&sha=" + rev0, []string{runChromeOld}},
 		{"sha latest", "max-count=500&sha=latest", all},
-		{"from inclusive", "max-count=500&from=" + dashT1.Format(time.RFC3339), []string{dashChromeDev, dashFirefox, dashChrome}},
-		{"to exclusive", "max-count=500&to=" + dashT1.Format(time.RFC3339), []string{dashChromeOld}},
-		{"from and to", "from=2024-06-02T06:30:00Z&to=2024-06-02T08:00:00Z", []string{dashFirefox}},
-		{"from date", "from=2024-06-02", []string{dashChromeDev, dashFirefox, dashChrome}},
-		{"max-count per product", "max-count=1", []string{dashChromeDev, dashFirefox}},
-		{"max-count of a product", "max-count=2&product=chrome", []string{dashChromeDev, dashChrome}},
-		{"aligned", "aligned=true&product=chrome&product=firefox", []string{dashChromeDev, dashFirefox, dashChrome}},
-		{"aligned max-count", "aligned=true&max-count=1", []string{dashChromeDev, dashFirefox, dashChrome}},
-		{"every state", "max-count=500&state=all", []string{dashSafariBad, dashChromeDev, dashFirefox, dashChrome, dashChromeOld}},
-		{"invalid state", "max-count=500&state=invalid", []string{dashSafariBad}},
-		{"invalid by product", "max-count=500&state=all&product=safari", []string{dashSafariBad}},
-		{"unknown parameters ignored", "max-count=500&view=subtest&product=firefox", []string{dashFirefox}},
+		{"from inclusive", "max-count=500&from=" + t1.Format(time.RFC3339), []string{runChromeDev, runFirefox, runChrome}},
+		{"to exclusive", "max-count=500&to=" + t1.Format(time.RFC3339), []string{runChromeOld}},
+		{"from and to", "from=2024-06-02T06:30:00Z&to=2024-06-02T08:00:00Z", []string{runFirefox}},
+		{"from date", "from=2024-06-02", []string{runChromeDev, runFirefox, runChrome}},
+		{"max-count per product", "max-count=1", []string{runChromeDev, runFirefox}},
+		{"max-count of a product", "max-count=2&product=chrome", []string{runChromeDev, runChrome}},
+		{"aligned", "aligned=true&product=chrome&product=firefox", []string{runChromeDev, runFirefox, runChrome}},
+		{"aligned max-count", "aligned=true&max-count=1", []string{runChromeDev, runFirefox, runChrome}},
+		{"every state", "max-count=500&state=all", []string{runSafariBad, runChromeDev, runFirefox, runChrome, runChromeOld}},
+		{"invalid state", "max-count=500&state=invalid", []string{runSafariBad}},
+		{"invalid by product", "max-count=500&state=all&product=safari", []string{runSafariBad}},
+		{"unknown parameters ignored", "max-count=500&view=subtest&product=firefox", []string{runFirefox}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got []dashRunJSON
+			var got []apiRun
 			env.getJSON(t, "/api/runs?"+tc.query, http.StatusOK, &got)
 			if ids := runIDsOf(got); !slices.Equal(ids, tc.want) {
 				t.Errorf("got %v, want %v", ids, tc.want)
@@ -584,7 +642,7 @@ func TestDashboard_Runs(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("got %d runs", len(got))
 		}
-		raw, err := env.out.ReadAll(context.Background(), store.TestRunKey(dashChrome))
+		raw, err := env.out.ReadAll(context.Background(), store.TestRunKey(runChrome))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -595,17 +653,17 @@ func TestDashboard_Runs(t *testing.T) {
 				t.Errorf("%s: got %v, want %v", k, got[0][k], v)
 			}
 		}
-		var runs []dashRunJSON
+		var runs []apiRun
 		env.getJSON(t, "/api/runs?product=chrome&max-count=1&label=stable", http.StatusOK, &runs)
 		x := runs[0].WPTFeed
-		root := env.fx.metricsEntry(t, dashChrome, "/")
-		if x.State != StateValid || x.Metrics == nil || *x.Metrics != root.dashCounts {
-			t.Errorf("wptfeed: got %+v (metrics %+v), want VALID with metrics %+v", x, x.Metrics, root.dashCounts)
+		root := env.fx.metricsEntry(t, runChrome, "/")
+		if x.State != records.StateValid || x.Metrics == nil || *x.Metrics != root.counts {
+			t.Errorf("wptfeed: got %+v (metrics %+v), want VALID with metrics %+v", x, x.Metrics, root.counts)
 		}
 		if x.Tests == 0 || x.ProductID == "" || !slices.Contains(x.Labels, "stable") {
 			t.Errorf("wptfeed: %+v", x)
 		}
-		var bad []dashRunJSON
+		var bad []apiRun
 		env.getJSON(t, "/api/runs?state=invalid", http.StatusOK, &bad)
 		if b := bad[0]; b.ID != 0 || b.BrowserName != "safari" || b.WPTFeed.Code != "not_json" || b.WPTFeed.Metrics != nil || b.Labels == nil {
 			t.Errorf("invalid run: %+v", b)
@@ -624,12 +682,12 @@ func TestDashboard_Runs(t *testing.T) {
 }
 
 func TestDashboard_Results(t *testing.T) {
-	env := newDashEnv(t)
-	run := env.fx.run(t, dashChrome)
+	env := newTestEnv(t)
+	run := env.fx.run(t, runChrome)
 	m := report.RunMetrics(run.sum)
-	get := func(t *testing.T, q string) dashResults {
+	get := func(t *testing.T, q string) results {
 		t.Helper()
-		var res dashResults
+		var res results
 		env.getJSON(t, "/api/results?"+q, http.StatusOK, &res)
 		return res
 	}
@@ -638,21 +696,21 @@ func TestDashboard_Results(t *testing.T) {
 			if _, ok := m.Dir(dir); !ok {
 				t.Skipf("the fixture has no %s", dir)
 			}
-			res := get(t, "run="+dashChrome+"&path="+url.QueryEscape(dir))
-			if res.Path != dir || res.Test || res.Run.WPTFeed.RunID != dashChrome {
+			res := get(t, "run="+runChrome+"&path="+url.QueryEscape(dir))
+			if res.Path != dir || res.Test || res.Run.WPTFeed.RunID != runChrome {
 				t.Errorf("got path %q test %v run %s", res.Path, res.Test, res.Run.WPTFeed.RunID)
 			}
-			if want := env.fx.metricsEntry(t, dashChrome, dir); res.Entry.dashCounts != want.dashCounts {
-				t.Errorf("entry: got %+v, want %+v (metrics file)", res.Entry.dashCounts, want.dashCounts)
+			if want := env.fx.metricsEntry(t, runChrome, dir); res.Entry.counts != want.counts {
+				t.Errorf("entry: got %+v, want %+v (metrics file)", res.Entry.counts, want.counts)
 			}
 			want := m.Children(dir)
 			if len(res.Children) != len(want) {
 				t.Fatalf("children: got %d, want %d", len(res.Children), len(want))
 			}
-			sum := dashCounts{}
+			sum := counts{}
 			for i, c := range res.Children {
 				w := want[i]
-				if c.Path != w.Dir || c.Test != w.Test || c.dashCounts != countsOf(w) {
+				if c.Path != w.Dir || c.Test != w.Test || c.counts != countsOf(w) {
 					t.Errorf("child %d: got %+v, want %+v", i, c, w)
 				}
 				if !strings.HasPrefix(c.Path, dir) || dir+c.Name != c.Path {
@@ -663,17 +721,17 @@ func TestDashboard_Results(t *testing.T) {
 				sum.Tests += c.Tests
 			}
 			if sum.Tests != res.Entry.Tests || sum.Subtests != res.Entry.Subtests || sum.SubtestsPassed != res.Entry.SubtestsPassed {
-				t.Errorf("children sum to %+v, entry has %+v", sum, res.Entry.dashCounts)
+				t.Errorf("children sum to %+v, entry has %+v", sum, res.Entry.counts)
 			}
 		})
 	}
 	t.Run("directory without slash", func(t *testing.T) {
-		if res := get(t, "run="+dashChrome+"&path=/css"); res.Path != "/css/" || len(res.Children) == 0 {
+		if res := get(t, "run="+runChrome+"&path=/css"); res.Path != "/css/" || len(res.Children) == 0 {
 			t.Errorf("got path %q with %d children", res.Path, len(res.Children))
 		}
 	})
 	t.Run("no path is the root", func(t *testing.T) {
-		if res := get(t, "run="+dashChrome); res.Path != "/" {
+		if res := get(t, "run="+runChrome); res.Path != "/" {
 			t.Errorf("got path %q", res.Path)
 		}
 	})
@@ -696,7 +754,7 @@ func TestDashboard_Results(t *testing.T) {
 			continue
 		}
 		t.Run("test "+p, func(t *testing.T) {
-			res := get(t, "run="+dashChrome+"&path="+url.QueryEscape(p))
+			res := get(t, "run="+runChrome+"&path="+url.QueryEscape(p))
 			ts, _ := run.sum.Get(p)
 			if !res.Test || res.Path != p || !res.Details || res.Entry.Status != ts.Status {
 				t.Fatalf("got test %v path %q details %v status %q", res.Test, res.Path, res.Details, res.Entry.Status)
@@ -717,7 +775,7 @@ func TestDashboard_Results(t *testing.T) {
 	}
 
 	t.Run("conditional", func(t *testing.T) {
-		path := "/api/results?run=" + dashChrome + "&path=/css/"
+		path := "/api/results?run=" + runChrome + "&path=/css/"
 		resp, _ := env.do(t, "GET", path, nil)
 		etag := resp.Header.Get("ETag")
 		resp, body := env.do(t, "GET", path, map[string]string{"If-None-Match": etag})
@@ -732,7 +790,7 @@ func TestDashboard_Results(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res dashResults
+		var res results
 		if err := json.NewDecoder(zr).Decode(&res); err != nil || res.Path != "/css/" {
 			t.Errorf("gzip body: %v %q", err, res.Path)
 		}
@@ -745,10 +803,10 @@ func TestDashboard_Results(t *testing.T) {
 		{"no run", "path=/", 400},
 		{"bad run id", "run=nope", 400},
 		{"unknown run", "run=20240602T120000Z-unknown", 404},
-		{"invalid run", "run=" + dashSafariBad, 404},
-		{"unknown directory", "run=" + dashChrome + "&path=/no-such-dir/", 404},
-		{"unknown test", "run=" + dashChrome + "&path=/css/no-such-test.html", 404},
-		{"relative path", "run=" + dashChrome + "&path=css/", 400},
+		{"invalid run", "run=" + runSafariBad, 404},
+		{"unknown directory", "run=" + runChrome + "&path=/no-such-dir/", 404},
+		{"unknown test", "run=" + runChrome + "&path=/css/no-such-test.html", 404},
+		{"relative path", "run=" + runChrome + "&path=css/", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e map[string]string
@@ -761,23 +819,23 @@ func TestDashboard_Results(t *testing.T) {
 }
 
 func TestDashboard_Aligned(t *testing.T) {
-	env := newDashEnv(t)
-	chrome, firefox, dev := env.fx.run(t, dashChrome), env.fx.run(t, dashFirefox), env.fx.run(t, dashChromeDev)
-	get := func(t *testing.T, q string) dashAlignedResults {
+	env := newTestEnv(t)
+	chrome, firefox, dev := env.fx.run(t, runChrome), env.fx.run(t, runFirefox), env.fx.run(t, runChromeDev)
+	get := func(t *testing.T, q string) alignedResults {
 		t.Helper()
-		var res dashAlignedResults
+		var res alignedResults
 		env.getJSON(t, "/api/aligned?"+q, http.StatusOK, &res)
 		return res
 	}
 	for _, tc := range []struct {
 		label  string
-		runs   []*dashTestRun
+		runs   []*fixtureRun
 		source string
 	}{
-		{"stable", []*dashTestRun{chrome, firefox}, dashAlignedKey(dashRev1, "stable")},
-		{"all", []*dashTestRun{dev, firefox}, dashAlignedKey(dashRev1, "all")},
-		{"experimental", []*dashTestRun{dev}, "index"}, // one product: no metrics file
-		{"buildbot", []*dashTestRun{dev, firefox}, "index"},
+		{"stable", []*fixtureRun{chrome, firefox}, store.AlignedKey(rev1, "stable")},
+		{"all", []*fixtureRun{dev, firefox}, store.AlignedKey(rev1, "all")},
+		{"experimental", []*fixtureRun{dev}, "index"}, // one product: no metrics file
+		{"buildbot", []*fixtureRun{dev, firefox}, "index"},
 	} {
 		t.Run(tc.label, func(t *testing.T) {
 			var in []report.AlignedRun
@@ -788,8 +846,8 @@ func TestDashboard_Aligned(t *testing.T) {
 			}
 			am := report.Aligned(in)
 			for _, dir := range []string{"/", "/css/"} {
-				res := get(t, "sha="+dashRev1[:10]+"&label="+tc.label+"&path="+dir)
-				if res.SHA != dashRev1 || res.Label != tc.label || res.Source != tc.source || res.Path != dir {
+				res := get(t, "sha="+rev1[:10]+"&label="+tc.label+"&path="+dir)
+				if res.SHA != rev1 || res.Label != tc.label || res.Source != tc.source || res.Path != dir {
 					t.Errorf("got sha %s label %s source %s path %s", res.SHA, res.Label, res.Source, res.Path)
 				}
 				if got := runIDsOf(res.Runs); !slices.Equal(got, ids) {
@@ -800,7 +858,7 @@ func TestDashboard_Aligned(t *testing.T) {
 					t.Errorf("%s: got %+v, want %+v", dir, res.Entry, want)
 				}
 				if tc.source != "index" {
-					_, fileEntry := env.fx.alignedEntry(t, dashRev1, tc.label, dir)
+					_, fileEntry := env.fx.alignedEntry(t, rev1, tc.label, dir)
 					if res.Entry.Interop != fileEntry.Interop {
 						t.Errorf("%s: interop %d, metrics file %d", dir, res.Entry.Interop, fileEntry.Interop)
 					}
@@ -814,12 +872,12 @@ func TestDashboard_Aligned(t *testing.T) {
 						t.Errorf("%s child %d: got %+v, want %+v", dir, i, c, kids[i])
 					}
 					for r, run := range tc.runs {
-						var want *dashCounts
+						var want *counts
 						if e, ok := report.RunMetrics(run.sum).Dir(c.Path); ok && !c.Test {
 							w := countsOf(e)
 							want = &w
 						} else if ts, ok := run.sum.Get(c.Path); ok && c.Test {
-							want = &dashCounts{Status: ts.Status}
+							want = &counts{Status: ts.Status}
 						}
 						switch got := c.Results[r]; {
 						case (got == nil) != (want == nil):
@@ -847,7 +905,7 @@ func TestDashboard_Aligned(t *testing.T) {
 		if p == "" {
 			t.Fatal("no /css/ test differs")
 		}
-		res := get(t, "sha="+dashRev1+"&label=stable&path="+url.QueryEscape(p))
+		res := get(t, "sha="+rev1+"&label=stable&path="+url.QueryEscape(p))
 		a, _ := chrome.sum.Get(p)
 		b, _ := firefox.sum.Get(p)
 		if !res.Test || !res.Details || len(res.Harness) != 2 || res.Harness[0] == nil || res.Harness[1] == nil {
@@ -884,9 +942,9 @@ func TestDashboard_Aligned(t *testing.T) {
 		{"bad sha", "sha=xyz", 400},
 		{"ambiguous sha", "sha=abcd", 400},
 		{"unknown sha", "sha=0123456789", 404},
-		{"no such label", "sha=" + dashRev1 + "&label=nightly", 404},
-		{"unknown path", "sha=" + dashRev1 + "&path=/no-such-dir/", 404},
-		{"relative path", "sha=" + dashRev1 + "&path=css", 400},
+		{"no such label", "sha=" + rev1 + "&label=nightly", 404},
+		{"unknown path", "sha=" + rev1 + "&path=/no-such-dir/", 404},
+		{"relative path", "sha=" + rev1 + "&path=css", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var e map[string]string
@@ -949,7 +1007,7 @@ func svgSeries(t *testing.T, body []byte) map[string][]float64 {
 }
 
 func TestDashboard_Charts(t *testing.T) {
-	env := newDashEnv(t)
+	env := newTestEnv(t)
 	ctx := context.Background()
 	readJSON := func(key string, v any) {
 		data, err := env.out.ReadAll(ctx, key)
@@ -960,10 +1018,10 @@ func TestDashboard_Charts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var chromeSeries, firefoxSeries dashSeriesFile
-	readJSON("metrics/series/chrome.json", &chromeSeries)
-	readJSON("metrics/series/firefox.json", &firefoxSeries)
-	rates := func(f dashSeriesFile, dir, label string) []float64 {
+	var chromeSeries, firefoxSeries records.Series
+	readJSON(store.SeriesKey("chrome"), &chromeSeries)
+	readJSON(store.SeriesKey("firefox"), &firefoxSeries)
+	rates := func(f records.Series, dir, label string) []float64 {
 		out := []float64{}
 		for _, p := range f.Points {
 			if r, ok := p.Rates[dir]; ok && (label == "" || slices.Contains(p.Labels, label)) {
@@ -972,8 +1030,8 @@ func TestDashboard_Charts(t *testing.T) {
 		}
 		return out
 	}
-	var interopStable dashInteropFile
-	readJSON("metrics/interop/stable.json", &interopStable)
+	var interopStable records.InteropSeries
+	readJSON(store.InteropKey("stable"), &interopStable)
 
 	for _, tc := range []struct {
 		name, path string
@@ -998,6 +1056,7 @@ func TestDashboard_Charts(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" {
 				t.Fatalf("got %s %q", resp.Status, resp.Header.Get("Content-Type"))
 			}
+			testutil.Golden(t, filepath.Join("testdata", "chart-"+strings.ReplaceAll(tc.name, " ", "-")+".svg.golden"), body)
 			got := svgSeries(t, body)
 			for name, want := range tc.want {
 				if len(want) == 0 {
@@ -1025,35 +1084,8 @@ func TestDashboard_Charts(t *testing.T) {
 	}
 }
 
-func TestRenderChart(t *testing.T) {
-	t0 := time.Date(2024, 1, 30, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name   string
-		series []chartSeries
-	}{
-		{"empty", nil},
-		{"one point", []chartSeries{{name: "a<b>&c", color: "#000", points: []chartPoint{{t: t0, v: 50, title: `"quoted" <tag> & more`}}}}},
-		{"hours", []chartSeries{{name: "x", color: "#000", points: []chartPoint{{t: t0, v: 0}, {t: t0.Add(5 * time.Hour), v: 100}}}}},
-		{"years", []chartSeries{{name: "x", color: "#000", points: []chartPoint{{t: t0, v: 10}, {t: t0.AddDate(6, 0, 0), v: 120}}}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			svg := renderChart("T <&>", "y", tc.series)
-			got := svgSeries(t, svg)
-			for _, s := range tc.series {
-				if len(got[s.name]) != len(s.points) {
-					t.Errorf("%s: %d points drawn, want %d", s.name, len(got[s.name]), len(s.points))
-				}
-			}
-		})
-	}
-	ticks := chartTicks(t0, t0.AddDate(0, 7, 0))
-	if len(ticks) < 2 || len(ticks) > 8 || ticks[0].label != "Apr 2024" {
-		t.Errorf("ticks over 7 months: %v", ticks)
-	}
-}
-
-func TestDashCache(t *testing.T) {
-	c := newDashCache[int](2, 0)
+func TestCache(t *testing.T) {
+	c := newCache[int](2, 0)
 	var loads sync.Map
 	load := func(key string, v int) func() (int, error) {
 		return func() (int, error) {
@@ -1095,7 +1127,7 @@ func TestDashCache(t *testing.T) {
 	if v, err := c.get("x", func() (int, error) { return 9, nil }); v != 9 || err != nil {
 		t.Errorf("after a failed load: got %v %v, want a new load", v, err)
 	}
-	ttl := newDashCache[int](2, time.Millisecond)
+	ttl := newCache[int](2, time.Millisecond)
 	ttl.get("k", func() (int, error) { return 1, nil })
 	time.Sleep(5 * time.Millisecond)
 	if v, _ := ttl.get("k", func() (int, error) { return 2, nil }); v != 2 {
@@ -1104,13 +1136,13 @@ func TestDashCache(t *testing.T) {
 }
 
 func TestDashboard_Page(t *testing.T) {
-	env := newDashEnv(t)
+	env := newTestEnv(t)
 	for _, tc := range []struct {
 		path, ctype, contains string
 		code                  int
 	}{
 		{"/", "text/html; charset=utf-8", `src="assets/app.js"`, 200},
-		{"/?run=" + dashChrome + "&path=/css/", "text/html; charset=utf-8", "<main", 200},
+		{"/?run=" + runChrome + "&path=/css/", "text/html; charset=utf-8", "<main", 200},
 		{"/assets/app.js", "text/javascript; charset=utf-8", "passRateClass", 200},
 		{"/assets/style.css", "text/css; charset=utf-8", ".passes-all", 200},
 		{"/assets/index.html", "", "", 404},
@@ -1307,44 +1339,10 @@ func wptColor(passes, total int) string {
 	return classes[5*passes/total+1]
 }
 
-// startServeCmd runs `ingester serve` on the fixture at 127.0.0.1:0 and
-// returns its base URL.
-func startServeCmd(t *testing.T, dir string) string {
-	t.Helper()
-	var stderr statusLogBuffer
-	cmd := newServeCmd(&stderr)
-	cmd.SetArgs([]string{"--out", dir, "--addr", "127.0.0.1:0"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	addr := regexp.MustCompile(`"status server serving" addr=(127\.0\.0\.1:\d+)`)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
-			return "http://" + m[1]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestDashboard_Browser(t *testing.T) {
 	chromium := findChromium(t)
-	fx := newDashFixture(t)
-	base := startServeCmd(t, fx.dir)
+	env := newTestEnv(t)
+	fx, base := env.fx, env.addr
 	// --dump-dom starts a browser per page (seconds each), so most pages
 	// are loaded in one browser driven over the DevTools protocol.
 	cdp := startCDP(t, chromium)
@@ -1356,12 +1354,12 @@ func TestDashboard_Browser(t *testing.T) {
 		for _, r := range rows {
 			ids = append(ids, attrOf(r, "data-run-id"))
 		}
-		if want := []string{dashSafariBad, dashChromeDev, dashFirefox, dashChrome, dashChromeOld}; !slices.Equal(ids, want) {
+		if want := []string{runSafariBad, runChromeDev, runFirefox, runChrome, runChromeOld}; !slices.Equal(ids, want) {
 			t.Fatalf("rows: got %v, want %v", ids, want)
 		}
 		for _, r := range rows {
 			id := attrOf(r, "data-run-id")
-			if id == dashSafariBad {
+			if id == runSafariBad {
 				if !strings.Contains(textOf(r), "INVALID") {
 					t.Errorf("invalid run row: %q", textOf(r))
 				}
@@ -1393,7 +1391,7 @@ func TestDashboard_Browser(t *testing.T) {
 		for _, r := range rows {
 			ids = append(ids, attrOf(r, "data-run-id"))
 		}
-		if want := []string{dashChrome, dashChromeOld}; !slices.Equal(ids, want) {
+		if want := []string{runChrome, runChromeOld}; !slices.Equal(ids, want) {
 			t.Errorf("rows: got %v, want %v", ids, want)
 		}
 		imgs := findNodes(doc, func(n *html.Node) bool { return n.Data == "img" })
@@ -1404,8 +1402,8 @@ func TestDashboard_Browser(t *testing.T) {
 
 	var cssLink string
 	t.Run("results tree", func(t *testing.T) {
-		doc := cdp.page(t, base+"/?run="+dashChrome+"&path=/")
-		root := fx.metricsEntry(t, dashChrome, "/")
+		doc := cdp.page(t, base+"/?run="+runChrome+"&path=/")
+		root := fx.metricsEntry(t, runChrome, "/")
 		passes, total, class := cellCounts(t, rowOf(doc, "/", true), 0)
 		if passes != root.SubtestsPassed || total != root.Subtests || !strings.Contains(class, "top") {
 			t.Errorf("root totals: %d / %d (%s), want %d / %d (top, as wpt.fyi's home)", passes, total, class, root.SubtestsPassed, root.Subtests)
@@ -1414,13 +1412,13 @@ func TestDashboard_Browser(t *testing.T) {
 		if row == nil {
 			t.Fatal("no /css/ row")
 		}
-		css := fx.metricsEntry(t, dashChrome, "/css/")
+		css := fx.metricsEntry(t, runChrome, "/css/")
 		if passes, total, _ := cellCounts(t, row, 0); passes != css.SubtestsPassed || total != css.Subtests {
 			t.Errorf("/css/ row: %d / %d, want %d / %d", passes, total, css.SubtestsPassed, css.Subtests)
 		}
 		link := findNode(row, func(n *html.Node) bool { return n.Data == "a" })
 		cssLink = attrOf(link, "href")
-		if want := "?run=" + dashChrome + "&path=/css/"; cssLink != want || attrOf(row, "data-href") != want || !hasAttr(link, "data-nav") {
+		if want := "?run=" + runChrome + "&path=/css/"; cssLink != want || attrOf(row, "data-href") != want || !hasAttr(link, "data-nav") {
 			t.Errorf("/css/ row links to %q (row %q), want %q", cssLink, attrOf(row, "data-href"), want)
 		}
 	})
@@ -1430,7 +1428,7 @@ func TestDashboard_Browser(t *testing.T) {
 			t.Skip("no link")
 		}
 		doc := dumpDOM(t, chromium, base+"/"+cssLink)
-		css := fx.metricsEntry(t, dashChrome, "/css/")
+		css := fx.metricsEntry(t, runChrome, "/css/")
 		passes, total, class := cellCounts(t, rowOf(doc, "/css/", true), 0)
 		if passes != css.SubtestsPassed || total != css.Subtests || !strings.Contains(class, wptColor(passes, total)) {
 			t.Errorf("/css/ totals: %d / %d (%s), want %d / %d (%s)", passes, total, class, css.SubtestsPassed, css.Subtests, wptColor(css.SubtestsPassed, css.Subtests))
@@ -1446,7 +1444,7 @@ func TestDashboard_Browser(t *testing.T) {
 			if !strings.HasSuffix(p, "/") {
 				continue
 			}
-			e := fx.metricsEntry(t, dashChrome, p)
+			e := fx.metricsEntry(t, runChrome, p)
 			passes, total, class := cellCounts(t, row, 0)
 			if passes != e.SubtestsPassed || total != e.Subtests || !strings.Contains(class, wptColor(passes, total)) {
 				t.Errorf("%s: %d / %d (%s), want %d / %d", p, passes, total, class, e.SubtestsPassed, e.Subtests)
@@ -1457,7 +1455,7 @@ func TestDashboard_Browser(t *testing.T) {
 	t.Run("click", func(t *testing.T) {
 		// A real click on the /css/ row's link in the page: the URL becomes
 		// the row's deep link and the level it shows is /css/.
-		cdp.navigate(t, base+"/?run="+dashChrome+"&path=/")
+		cdp.navigate(t, base+"/?run="+runChrome+"&path=/")
 		got := cdp.eval(t, `(async () => {
 			const link = document.querySelector('tr[data-path="/css/"] a');
 			const before = history.length;
@@ -1477,16 +1475,16 @@ func TestDashboard_Browser(t *testing.T) {
 		if err := json.Unmarshal([]byte(got), &res); err != nil {
 			t.Fatalf("%v: %s", err, got)
 		}
-		css := fx.metricsEntry(t, dashChrome, "/css/")
-		if res.URL != "?run="+dashChrome+"&path=/css/" || res.Pushed != 1 ||
+		css := fx.metricsEntry(t, runChrome, "/css/")
+		if res.URL != "?run="+runChrome+"&path=/css/" || res.Pushed != 1 ||
 			res.Passes != strconv.Itoa(css.SubtestsPassed) || res.Total != strconv.Itoa(css.Subtests) {
-			t.Errorf("after the click: %+v, want URL ?run=%s&path=/css/, one history entry, %d / %d", res, dashChrome, css.SubtestsPassed, css.Subtests)
+			t.Errorf("after the click: %+v, want URL ?run=%s&path=/css/, one history entry, %d / %d", res, runChrome, css.SubtestsPassed, css.Subtests)
 		}
 	})
 
 	t.Run("aligned", func(t *testing.T) {
-		doc := cdp.page(t, base+"/?sha="+dashRev1[:10]+"&label=stable&path=/css/")
-		runs, e := fx.alignedEntry(t, dashRev1, "stable", "/css/")
+		doc := cdp.page(t, base+"/?sha="+rev1[:10]+"&label=stable&path=/css/")
+		runs, e := fx.alignedEntry(t, rev1, "stable", "/css/")
 		totals := rowOf(doc, "/css/", true)
 		for i, r := range runs {
 			m := fx.metricsEntry(t, r.RunID, "/css/")
@@ -1501,7 +1499,7 @@ func TestDashboard_Browser(t *testing.T) {
 	})
 
 	t.Run("test", func(t *testing.T) {
-		run := fx.run(t, dashChrome)
+		run := fx.run(t, runChrome)
 		var p string
 		for _, path := range run.sum.Paths() {
 			if ts, _ := run.sum.Get(path); strings.HasPrefix(path, "/css/") && ts.Counts.Total > 1 {
@@ -1509,7 +1507,7 @@ func TestDashboard_Browser(t *testing.T) {
 				break
 			}
 		}
-		doc := cdp.page(t, base+"/?run="+dashChrome+"&path="+strings.ReplaceAll(url.QueryEscape(p), "%2F", "/"))
+		doc := cdp.page(t, base+"/?run="+runChrome+"&path="+strings.ReplaceAll(url.QueryEscape(p), "%2F", "/"))
 		ts, _ := run.sum.Get(p)
 		subs := findNodes(doc, func(n *html.Node) bool { return n.Data == "tr" && hasAttr(n, "data-subtest") })
 		pass := 0
@@ -1532,7 +1530,7 @@ func TestDashboard_Browser(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		args := append(chromiumFlags(t), "--virtual-time-budget=5000", "--screenshot="+out, "--window-size=1280,900",
-			base+"/?sha="+dashRev1[:10]+"&label=stable&path=/css/")
+			base+"/?sha="+rev1[:10]+"&label=stable&path=/css/")
 		if msg, err := exec.CommandContext(ctx, chromium, args...).CombinedOutput(); err != nil {
 			t.Fatalf("screenshot: %v\n%s", err, msg)
 		}

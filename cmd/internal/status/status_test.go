@@ -1,4 +1,4 @@
-package ingester
+package status
 
 import (
 	"bytes"
@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/feed/feedtest"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
 
-const statusTestBase = "https://status.test"
+const testBase = "https://status.test"
 
 // Run ids of the fixture records, oldest upload first.
 const (
@@ -34,87 +35,87 @@ const (
 )
 
 const (
-	statusTestRevChrome  = "24278ab61781de72ed363b866ae6b50b86822b27"
-	statusTestRevFirefox = "0123456789abcdef0123456789abcdef01234567"
+	revChrome  = "24278ab61781de72ed363b866ae6b50b86822b27"
+	revFirefox = "0123456789abcdef0123456789abcdef01234567"
 )
 
-func statusTestIngested(id string) time.Time {
+func ingestedAt(id string) time.Time {
 	t, _ := store.RunTime(id)
 	return t.Add(5 * time.Minute).UTC()
 }
 
-func statusTestManifest(id string) string {
+func manifestURL(id string) string {
 	return "https://feed.test/runs/" + id + "/manifest.json"
 }
 
-// putStatusFixtures writes the records an ingester would have written for
+// putFixtures writes the records an ingester would have written for
 // six runs: every state, a record from before status records carried
 // product and labels (its TestRun has them), and one that failed before its
 // product was normalised.
-func putStatusFixtures(t testing.TB, b *store.Bucket) {
+func putFixtures(t testing.TB, b *store.Bucket) {
 	t.Helper()
 	var many []report.Warning
 	for i := range 12 {
 		many = append(many, report.Warning{Code: report.WarnUnknownStatus, Message: fmt.Sprintf("unknown status %d", i)})
 	}
-	putStatusRecord(t, b, Status{
-		RunID: sidEdge, State: StateInvalid, Code: "missing_metadata",
+	putRecord(t, b, records.Status{
+		RunID: sidEdge, State: records.StateInvalid, Code: "missing_metadata",
 		Error:     "shard-000.json.gz: run_info lacks browser_version",
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidEdge, Manifest: statusTestManifest(sidEdge),
-		Product: "edgechromium", Ingested: statusTestIngested(sidEdge),
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidEdge, Manifest: manifestURL(sidEdge),
+		Product: "edgechromium", Ingested: ingestedAt(sidEdge),
 	})
-	putStatusRecord(t, b, Status{
-		RunID: sidChrome, State: StateValid,
+	putRecord(t, b, records.Status{
+		RunID: sidChrome, State: records.StateValid,
 		Warnings:  []report.Warning{{Code: report.WarnDuplicateResolved, Message: "2 copies resolved to one", Test: "/dom/a.html"}},
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidChrome, Manifest: statusTestManifest(sidChrome),
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidChrome, Manifest: manifestURL(sidChrome),
 		Product: "chrome", Labels: []string{"buildbot", "chrome", "stable"},
-		TestRunID: testRunID(sidChrome), ProductID: "chrome-131.0-linux-abcdef0123", Revision: statusTestRevChrome,
-		ResultsURL: "https://results.test/" + statusTestRevChrome + "/chrome-131.0-linux-abcdef0123-summary_v2.json.gz",
-		Tests:      120, Subtests: 3400, Ingested: statusTestIngested(sidChrome),
+		TestRunID: records.TestRunID(sidChrome), ProductID: "chrome-131.0-linux-abcdef0123", Revision: revChrome,
+		ResultsURL: "https://results.test/" + revChrome + "/chrome-131.0-linux-abcdef0123-summary_v2.json.gz",
+		Tests:      120, Subtests: 3400, Ingested: ingestedAt(sidChrome),
 	})
-	putTestRunRecord(t, b, sidChrome, TestRun{
-		ID: testRunID(sidChrome), BrowserName: "chrome", BrowserVersion: "131.0", OSName: "linux",
-		Revision: statusTestRevChrome[:10], FullRevisionHash: statusTestRevChrome, Labels: []string{"buildbot", "chrome", "stable"},
+	putTestRun(t, b, sidChrome, records.TestRun{
+		ID: records.TestRunID(sidChrome), BrowserName: "chrome", BrowserVersion: "131.0", OSName: "linux",
+		Revision: revChrome[:10], FullRevisionHash: revChrome, Labels: []string{"buildbot", "chrome", "stable"},
 	})
-	putStatusRecord(t, b, Status{
-		RunID: sidFirefoxBad, State: StateInvalid, Code: "not_json",
+	putRecord(t, b, records.Status{
+		RunID: sidFirefoxBad, State: records.StateInvalid, Code: "not_json",
 		Error:     "shard-000.json.gz: line 1, column 1: invalid character 'x' looking for beginning of value",
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidFirefoxBad, Manifest: statusTestManifest(sidFirefoxBad),
-		Product: "firefox", Ingested: statusTestIngested(sidFirefoxBad),
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidFirefoxBad, Manifest: manifestURL(sidFirefoxBad),
+		Product: "firefox", Ingested: ingestedAt(sidFirefoxBad),
 	})
-	putStatusRecord(t, b, Status{
-		RunID: sidEmpty, State: StateEmpty, Code: "empty", Error: "the report has no results",
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidEmpty, Ingested: statusTestIngested(sidEmpty),
+	putRecord(t, b, records.Status{
+		RunID: sidEmpty, State: records.StateEmpty, Code: "empty", Error: "the report has no results",
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidEmpty, Ingested: ingestedAt(sidEmpty),
 	})
-	putStatusRecord(t, b, Status{
+	putRecord(t, b, records.Status{
 		RunID: sidDup, State: "DUPLICATE", Code: "duplicate_run", Error: "the same report as run " + sidChrome,
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidDup, Manifest: statusTestManifest(sidDup),
-		Product: "chrome", Labels: []string{"chrome", "dev", "experimental"}, Ingested: statusTestIngested(sidDup),
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidDup, Manifest: manifestURL(sidDup),
+		Product: "chrome", Labels: []string{"chrome", "dev", "experimental"}, Ingested: ingestedAt(sidDup),
 	})
 	// Written before status records carried product and labels.
-	putStatusRecord(t, b, Status{
-		RunID: sidFirefox, State: StateValid, Warnings: many,
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidFirefox, Manifest: statusTestManifest(sidFirefox),
-		TestRunID: testRunID(sidFirefox), Revision: statusTestRevFirefox,
-		Tests: 7, Subtests: 70, Ingested: statusTestIngested(sidFirefox),
+	putRecord(t, b, records.Status{
+		RunID: sidFirefox, State: records.StateValid, Warnings: many,
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidFirefox, Manifest: manifestURL(sidFirefox),
+		TestRunID: records.TestRunID(sidFirefox), Revision: revFirefox,
+		Tests: 7, Subtests: 70, Ingested: ingestedAt(sidFirefox),
 	})
-	putTestRunRecord(t, b, sidFirefox, TestRun{
-		ID: testRunID(sidFirefox), BrowserName: "firefox", BrowserVersion: "140.0a1", OSName: "linux",
-		Revision: statusTestRevFirefox[:10], FullRevisionHash: statusTestRevFirefox, Labels: []string{"experimental", "firefox", "nightly"},
+	putTestRun(t, b, sidFirefox, records.TestRun{
+		ID: records.TestRunID(sidFirefox), BrowserName: "firefox", BrowserVersion: "140.0a1", OSName: "linux",
+		Revision: revFirefox[:10], FullRevisionHash: revFirefox, Labels: []string{"experimental", "firefox", "nightly"},
 	})
 }
 
-func putStatusRecord(t testing.TB, b *store.Bucket, st Status) {
+func putRecord(t testing.TB, b *store.Bucket, st records.Status) {
 	t.Helper()
-	putStatusJSON(t, b, store.StatusKey(st.RunID), st)
+	putJSON(t, b, store.StatusKey(st.RunID), st)
 }
 
-func putTestRunRecord(t testing.TB, b *store.Bucket, id string, tr TestRun) {
+func putTestRun(t testing.TB, b *store.Bucket, id string, tr records.TestRun) {
 	t.Helper()
-	putStatusJSON(t, b, store.TestRunKey(id), tr)
+	putJSON(t, b, store.TestRunKey(id), tr)
 }
 
-func putStatusJSON(t testing.TB, b *store.Bucket, key string, v any) {
+func putJSON(t testing.TB, b *store.Bucket, key string, v any) {
 	t.Helper()
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -125,52 +126,51 @@ func putStatusJSON(t testing.TB, b *store.Bucket, key string, v any) {
 	}
 }
 
-// statusTestEnv is an out bucket in a temp directory, open for writing
+// testEnv is an out bucket in a temp directory, open for writing
 // records, and a status server on it.
-type statusTestEnv struct {
+type testEnv struct {
 	out    *store.Bucket
-	srv    *StatusServer
+	srv    *Server
 	addr   string // http://<bound address>
-	logBuf *statusLogBuffer
+	logBuf *syncBuffer
 }
 
-type statusLogBuffer struct {
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *statusLogBuffer) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *statusLogBuffer) String() string {
+func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// newStatusTestEnv writes the fixtures (and whatever setup writes) and
+// newTestEnv writes the fixtures (and whatever setup writes) and
 // starts a server with cfg (Out and Addr filled in) running until the test
 // ends.
-func newStatusTestEnv(t *testing.T, cfg ServeConfig, setup func(b *store.Bucket)) *statusTestEnv {
+func newTestEnv(t *testing.T, cfg Config, setup func(b *store.Bucket)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	cfg.Out = "file://" + t.TempDir()
 	cfg.Addr = "127.0.0.1:0"
-	out, err := store.Open(ctx, cfg.Out)
+	out, err := store.Open(ctx, "file://"+t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { out.Close() })
-	putStatusFixtures(t, out)
+	putFixtures(t, out)
 	if setup != nil {
 		setup(out)
 	}
-	env := &statusTestEnv{out: out, logBuf: &statusLogBuffer{}}
+	env := &testEnv{out: out, logBuf: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(env.logBuf, nil))
-	s, err := NewStatusServer(ctx, cfg, log)
+	s, err := New(ctx, cfg, out, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +190,9 @@ func newStatusTestEnv(t *testing.T, cfg ServeConfig, setup func(b *store.Bucket)
 	return env
 }
 
-func statusTestConfig() ServeConfig {
-	cfg := DefaultServeConfig()
-	cfg.BaseURL = statusTestBase
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.BaseURL = testBase
 	cfg.ScanInterval = time.Hour // scans only where a test asks for them
 	return cfg
 }
@@ -200,9 +200,9 @@ func statusTestConfig() ServeConfig {
 // do sends a request for path (or an absolute URL under the base URL) and
 // returns the response with its body read, the identity representation
 // unless the request asks for gzip, following no redirects.
-func (env *statusTestEnv) do(t *testing.T, method, path string, header map[string]string) (*http.Response, []byte) {
+func (env *testEnv) do(t *testing.T, method, path string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	path = strings.TrimPrefix(path, statusTestBase)
+	path = strings.TrimPrefix(path, testBase)
 	req, err := http.NewRequest(method, env.addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func (env *statusTestEnv) do(t *testing.T, method, path string, header map[strin
 }
 
 // feed fetches and parses a status document, failing unless it is 200.
-func (env *statusTestEnv) feed(t *testing.T, path string) (*feed.Feed, []byte) {
+func (env *testEnv) feed(t *testing.T, path string) (*feed.Feed, []byte) {
 	t.Helper()
 	resp, body := env.do(t, "GET", path, nil)
 	if resp.StatusCode != http.StatusOK {
@@ -242,15 +242,15 @@ func (env *statusTestEnv) feed(t *testing.T, path string) (*feed.Feed, []byte) {
 }
 
 // runIDs returns the run ids of f's entries, in order.
-func statusRunIDs(f *feed.Feed) []string {
+func runIDs(f *feed.Feed) []string {
 	var ids []string
 	for _, e := range f.Entries {
-		ids = append(ids, strings.TrimPrefix(e.ID, StatusFeedID+":"))
+		ids = append(ids, strings.TrimPrefix(e.ID, FeedID+":"))
 	}
 	return ids
 }
 
-func statusCategories(e *feed.Entry, scheme string) []string {
+func categories(e *feed.Entry, scheme string) []string {
 	var out []string
 	for _, c := range e.Categories {
 		if c.Scheme == scheme {
@@ -261,26 +261,26 @@ func statusCategories(e *feed.Entry, scheme string) []string {
 }
 
 func TestStatusServer_Feed(t *testing.T) {
-	env := newStatusTestEnv(t, statusTestConfig(), nil)
+	env := newTestEnv(t, testConfig(), nil)
 	f, body := env.feed(t, "/status.atom")
 	feedtest.Jing(t, body)
 
-	if got, want := statusRunIDs(f), []string{sidFirefox, sidDup, sidEmpty, sidFirefoxBad, sidChrome, sidEdge}; !slices.Equal(got, want) {
+	if got, want := runIDs(f), []string{sidFirefox, sidDup, sidEmpty, sidFirefoxBad, sidChrome, sidEdge}; !slices.Equal(got, want) {
 		t.Fatalf("entries: got %v, want %v (newest upload first)", got, want)
 	}
-	if f.ID != StatusFeedID || f.Link("self") != statusTestBase+"/status.atom" || f.Author.Name == "" {
+	if f.ID != FeedID || f.Link("self") != testBase+"/status.atom" || f.Author.Name == "" {
 		t.Errorf("feed: id %q, self %q, author %q", f.ID, f.Link("self"), f.Author.Name)
 	}
-	if want := statusTestIngested(sidFirefox); !f.Updated.Equal(want) {
+	if want := ingestedAt(sidFirefox); !f.Updated.Equal(want) {
 		t.Errorf("feed updated: got %v, want %v (the newest entry's)", f.Updated, want)
 	}
-	if env.srv.URL() != statusTestBase {
-		t.Errorf("URL: got %q, want %q", env.srv.URL(), statusTestBase)
+	if env.srv.URL() != testBase {
+		t.Errorf("URL: got %q, want %q", env.srv.URL(), testBase)
 	}
 
 	entries := map[string]*feed.Entry{}
 	for i := range f.Entries {
-		entries[statusRunIDs(f)[i]] = &f.Entries[i]
+		entries[runIDs(f)[i]] = &f.Entries[i]
 	}
 	for _, tc := range []struct {
 		id       string
@@ -291,32 +291,32 @@ func TestStatusServer_Feed(t *testing.T) {
 		labels   []string
 		manifest bool
 	}{
-		{sidChrome, "VALID: chrome 131.0 linux @ 24278ab617", StateValid,
+		{sidChrome, "VALID: chrome 131.0 linux @ 24278ab617", records.StateValid,
 			[]string{"is VALID: 120 tests, 3400 subtests", "Warnings (1):", "- duplicate_resolved: 2 copies resolved to one (test /dom/a.html)", "Feed entry: tag:wptfeed.org,2026:run:" + sidChrome},
 			[]string{"chrome"}, []string{"buildbot", "chrome", "stable"}, true},
-		{sidFirefoxBad, "INVALID (not_json): firefox run " + sidFirefoxBad, StateInvalid,
+		{sidFirefoxBad, "INVALID (not_json): firefox run " + sidFirefoxBad, records.StateInvalid,
 			[]string{"is INVALID (not_json): shard-000.json.gz: line 1, column 1: invalid character 'x'"},
 			[]string{"firefox"}, nil, true},
-		{sidEmpty, "EMPTY (empty): run " + sidEmpty, StateEmpty,
+		{sidEmpty, "EMPTY (empty): run " + sidEmpty, records.StateEmpty,
 			[]string{"is EMPTY (empty): the report has no results"}, nil, nil, false},
 		{sidDup, "DUPLICATE (duplicate_run): chrome run " + sidDup, "DUPLICATE",
 			[]string{"is DUPLICATE (duplicate_run): the same report as run " + sidChrome}, []string{"chrome"}, []string{"chrome", "dev", "experimental"}, true},
-		{sidFirefox, "VALID: firefox 140.0a1 linux @ 0123456789", StateValid,
-			[]string{"Warnings (12):", "- unknown_status: unknown status 9", "- … and 2 more: " + statusTestBase + "/api/status/" + sidFirefox},
+		{sidFirefox, "VALID: firefox 140.0a1 linux @ 0123456789", records.StateValid,
+			[]string{"Warnings (12):", "- unknown_status: unknown status 9", "- … and 2 more: " + testBase + "/api/status/" + sidFirefox},
 			[]string{"firefox"}, []string{"experimental", "firefox", "nightly"}, true},
-		{sidEdge, "INVALID (missing_metadata): edgechromium run " + sidEdge, StateInvalid,
+		{sidEdge, "INVALID (missing_metadata): edgechromium run " + sidEdge, records.StateInvalid,
 			[]string{"run_info lacks browser_version"}, []string{"edgechromium"}, nil, true},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
 			e := entries[tc.id]
-			if e.ID != StatusEntryID(tc.id) {
-				t.Errorf("id: got %q, want %q", e.ID, StatusEntryID(tc.id))
+			if e.ID != EntryID(tc.id) {
+				t.Errorf("id: got %q, want %q", e.ID, EntryID(tc.id))
 			}
 			if e.Title != tc.title {
 				t.Errorf("title: got %q, want %q", e.Title, tc.title)
 			}
-			if !e.Updated.Equal(statusTestIngested(tc.id)) {
-				t.Errorf("updated: got %v, want %v", e.Updated, statusTestIngested(tc.id))
+			if !e.Updated.Equal(ingestedAt(tc.id)) {
+				t.Errorf("updated: got %v, want %v", e.Updated, ingestedAt(tc.id))
 			}
 			for _, s := range tc.summary {
 				if !strings.Contains(e.Summary, s) {
@@ -326,21 +326,21 @@ func TestStatusServer_Feed(t *testing.T) {
 			if strings.Contains(e.Summary, "unknown status 10") {
 				t.Errorf("summary lists more than %d warnings:\n%s", summaryWarnings, e.Summary)
 			}
-			if got := statusCategories(e, StatusSchemeState); !slices.Equal(got, []string{tc.state}) {
+			if got := categories(e, SchemeState); !slices.Equal(got, []string{tc.state}) {
 				t.Errorf("state categories: got %v, want [%s]", got, tc.state)
 			}
-			if got := statusCategories(e, feed.SchemeProduct); !slices.Equal(got, tc.product) {
+			if got := categories(e, feed.SchemeProduct); !slices.Equal(got, tc.product) {
 				t.Errorf("product categories: got %v, want %v", got, tc.product)
 			}
-			if got := statusCategories(e, feed.SchemeLabel); !slices.Equal(got, tc.labels) {
+			if got := categories(e, feed.SchemeLabel); !slices.Equal(got, tc.labels) {
 				t.Errorf("label categories: got %v, want %v", got, tc.labels)
 			}
-			if got, want := e.Link("alternate"), statusTestBase+"/api/status/"+tc.id; got != want {
+			if got, want := e.Link("alternate"), testBase+"/api/status/"+tc.id; got != want {
 				t.Errorf("alternate: got %q, want %q", got, want)
 			}
 			want := ""
 			if tc.manifest {
-				want = statusTestManifest(tc.id)
+				want = manifestURL(tc.id)
 			}
 			if got := e.Link("related"); got != want {
 				t.Errorf("related: got %q, want %q", got, want)
@@ -350,9 +350,9 @@ func TestStatusServer_Feed(t *testing.T) {
 }
 
 func TestStatusServer_DefaultBaseURL(t *testing.T) {
-	cfg := statusTestConfig()
+	cfg := testConfig()
 	cfg.BaseURL = ""
-	env := newStatusTestEnv(t, cfg, nil)
+	env := newTestEnv(t, cfg, nil)
 	if env.srv.URL() != env.addr {
 		t.Fatalf("URL: got %q, want %q", env.srv.URL(), env.addr)
 	}
@@ -367,7 +367,7 @@ func TestStatusServer_DefaultBaseURL(t *testing.T) {
 }
 
 func TestStatusServer_Filters(t *testing.T) {
-	env := newStatusTestEnv(t, statusTestConfig(), nil)
+	env := newTestEnv(t, testConfig(), nil)
 	var docs [][]byte
 	for _, tc := range []struct {
 		name  string
@@ -391,17 +391,17 @@ func TestStatusServer_Filters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, body := env.feed(t, "/status.atom?"+tc.query)
 			docs = append(docs, body)
-			if got := statusRunIDs(f); !slices.Equal(got, tc.want) {
+			if got := runIDs(f); !slices.Equal(got, tc.want) {
 				t.Errorf("entries: got %v, want %v", got, tc.want)
 			}
 			q := ""
 			if tc.canon != "" {
 				q = "?" + tc.canon
 			}
-			if got, want := f.Link("self"), statusTestBase+"/status.atom"+q; got != want {
+			if got, want := f.Link("self"), testBase+"/status.atom"+q; got != want {
 				t.Errorf("self: got %q, want %q", got, want)
 			}
-			wantID := StatusFeedID
+			wantID := FeedID
 			if tc.canon != "" {
 				wantID += ":" + tc.canon
 			}
@@ -419,9 +419,9 @@ func TestStatusServer_Filters(t *testing.T) {
 }
 
 func TestStatusServer_MaxEntries(t *testing.T) {
-	cfg := statusTestConfig()
+	cfg := testConfig()
 	cfg.MaxEntries = 2
-	env := newStatusTestEnv(t, cfg, nil)
+	env := newTestEnv(t, cfg, nil)
 	for _, tc := range []struct {
 		query string
 		want  []string
@@ -432,16 +432,16 @@ func TestStatusServer_MaxEntries(t *testing.T) {
 		{"?label=stable", []string{sidChrome}},
 	} {
 		f, _ := env.feed(t, "/status.atom"+tc.query)
-		if got := statusRunIDs(f); !slices.Equal(got, tc.want) {
+		if got := runIDs(f); !slices.Equal(got, tc.want) {
 			t.Errorf("%q: got %v, want %v", tc.query, got, tc.want)
 		}
 	}
 }
 
 func TestStatusServer_HTTP(t *testing.T) {
-	cfg := statusTestConfig()
+	cfg := testConfig()
 	cfg.ScanInterval = 7 * time.Second // only the max-age: no scan runs during the test
-	env := newStatusTestEnv(t, cfg, nil)
+	env := newTestEnv(t, cfg, nil)
 	resp, body := env.do(t, "GET", "/status.atom", nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != feed.ContentType {
 		t.Fatalf("feed: %s %q", resp.Status, resp.Header.Get("Content-Type"))
@@ -450,7 +450,7 @@ func TestStatusServer_HTTP(t *testing.T) {
 	if etag != feed.ETag(body) {
 		t.Errorf("ETag: got %q, want %q (strong, over the body)", etag, feed.ETag(body))
 	}
-	if want := statusTestIngested(sidFirefox).Format(http.TimeFormat); lm != want {
+	if want := ingestedAt(sidFirefox).Format(http.TimeFormat); lm != want {
 		t.Errorf("Last-Modified: got %q, want %q", lm, want)
 	}
 	if got := resp.Header.Get("Cache-Control"); got != "public, max-age=7" {
@@ -516,11 +516,11 @@ func TestStatusServer_HTTP(t *testing.T) {
 		if got := resp.Header.Get("ETag"); got != recordETag {
 			t.Errorf("ETag: got %q, want %q", got, recordETag)
 		}
-		if got, want := resp.Header.Get("Last-Modified"), statusTestIngested(sidChrome).Format(http.TimeFormat); got != want {
+		if got, want := resp.Header.Get("Last-Modified"), ingestedAt(sidChrome).Format(http.TimeFormat); got != want {
 			t.Errorf("Last-Modified: got %q, want %q", got, want)
 		}
-		var st Status
-		if err := json.Unmarshal(body, &st); err != nil || st.RunID != sidChrome || st.State != StateValid {
+		var st records.Status
+		if err := json.Unmarshal(body, &st); err != nil || st.RunID != sidChrome || st.State != records.StateValid {
 			t.Errorf("record: %+v, %v", st, err)
 		}
 	})
@@ -566,11 +566,11 @@ func TestStatusServer_HTTP(t *testing.T) {
 }
 
 func TestStatusServer_Scan(t *testing.T) {
-	cfg := statusTestConfig()
+	cfg := testConfig()
 	cfg.ScanInterval = 20 * time.Millisecond
 	cfg.FullScan = 20 * time.Millisecond // the records' ids are of a fixed day: full scans only
 	const bad = "20261127T160000Z-broken"
-	env := newStatusTestEnv(t, cfg, func(b *store.Bucket) {
+	env := newTestEnv(t, cfg, func(b *store.Bucket) {
 		ctx := context.Background()
 		// Skipped, and logged: a record that does not decode, and keys that
 		// are not records.
@@ -590,11 +590,11 @@ func TestStatusServer_Scan(t *testing.T) {
 	// A new run appears within a scan, newest first; the record of a run
 	// already indexed is not read again (records are write-once).
 	const newID = "20261127T150000Z-new07"
-	putStatusRecord(t, env.out, Status{
-		RunID: newID, State: StateInvalid, Code: "bad_gzip", Error: "shard-000.json.gz: unexpected EOF",
-		Product: "safari", Ingested: statusTestIngested(newID),
+	putRecord(t, env.out, records.Status{
+		RunID: newID, State: records.StateInvalid, Code: "bad_gzip", Error: "shard-000.json.gz: unexpected EOF",
+		Product: "safari", Ingested: ingestedAt(newID),
 	})
-	putStatusRecord(t, env.out, Status{RunID: sidEmpty, State: StateValid, Ingested: statusTestIngested(sidEmpty)})
+	putRecord(t, env.out, records.Status{RunID: sidEmpty, State: records.StateValid, Ingested: ingestedAt(sidEmpty)})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, body := env.do(t, "GET", "/status.atom", map[string]string{"If-None-Match": etag})
@@ -603,17 +603,17 @@ func TestStatusServer_Scan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := statusRunIDs(f), []string{newID, sidFirefox, sidDup, sidEmpty, sidFirefoxBad, sidChrome, sidEdge}; !slices.Equal(got, want) {
+			if got, want := runIDs(f), []string{newID, sidFirefox, sidDup, sidEmpty, sidFirefoxBad, sidChrome, sidEdge}; !slices.Equal(got, want) {
 				t.Fatalf("entries after a scan: got %v, want %v", got, want)
 			}
 			if got, want := f.Entries[0].Title, "INVALID (bad_gzip): safari run "+newID; got != want {
 				t.Errorf("new entry: got %q, want %q", got, want)
 			}
-			if got := statusCategories(&f.Entries[3], StatusSchemeState); !slices.Equal(got, []string{StateEmpty}) {
+			if got := categories(&f.Entries[3], SchemeState); !slices.Equal(got, []string{records.StateEmpty}) {
 				t.Errorf("a record was read again: state %v, want [EMPTY]", got)
 			}
-			if !f.Updated.Equal(statusTestIngested(newID)) {
-				t.Errorf("updated: got %v, want %v", f.Updated, statusTestIngested(newID))
+			if !f.Updated.Equal(ingestedAt(newID)) {
+				t.Errorf("updated: got %v, want %v", f.Updated, ingestedAt(newID))
 			}
 			break
 		}
@@ -626,7 +626,7 @@ func TestStatusServer_Scan(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	f, body := env.feed(t, "/status.atom?product=safari")
-	if got := statusRunIDs(f); !slices.Equal(got, []string{newID}) {
+	if got := runIDs(f); !slices.Equal(got, []string{newID}) {
 		t.Errorf("filtered after a scan: got %v, want [%s]", got, newID)
 	}
 	feedtest.Jing(t, body)
@@ -636,16 +636,16 @@ func TestStatusServer_Scan(t *testing.T) {
 // and yesterday's runs only; a full scan finds the rest.
 func TestStatusServer_ScanRecent(t *testing.T) {
 	ctx := context.Background()
-	cfg := statusTestConfig()
-	cfg.Out, cfg.Addr = t.TempDir(), "127.0.0.1:0"
-	s, err := NewStatusServer(ctx, cfg, nil)
+	cfg := testConfig()
+	cfg.Addr = "127.0.0.1:0"
+	s, err := New(ctx, cfg, openBucket(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	now := time.Date(2026, 3, 1, 0, 30, 0, 0, time.UTC) // yesterday is Feb 28
 	for _, id := range []string{"20260301T002000Z-today", "20260228T235900Z-yesterday", "20260227T120000Z-older", "20250301T002000Z-lastyear"} {
-		putStatusRecord(t, s.out, Status{RunID: id, State: StateEmpty, Ingested: now})
+		putRecord(t, s.out, records.Status{RunID: id, State: records.StateEmpty, Ingested: now})
 	}
 	if err := s.ScanRecent(ctx, now); err != nil {
 		t.Fatal(err)
@@ -660,7 +660,7 @@ func TestStatusServer_ScanRecent(t *testing.T) {
 		t.Errorf("after a full scan: %d records, want 4", got)
 	}
 	// A full scan at most once per age, however often asked.
-	putStatusRecord(t, s.out, Status{RunID: "20240101T000000Z-late", State: StateEmpty, Ingested: now})
+	putRecord(t, s.out, records.Status{RunID: "20240101T000000Z-late", State: records.StateEmpty, Ingested: now})
 	if full, err := s.ScanIfOlder(ctx, time.Hour); full || err != nil {
 		t.Errorf("ScanIfOlder(1h) right after a scan: got full %v, %v; want no listing", full, err)
 	}
@@ -677,9 +677,9 @@ func TestStatusServer_ScanRecent(t *testing.T) {
 
 func TestStatusServer_EmptyBucket(t *testing.T) {
 	ctx := context.Background()
-	cfg := statusTestConfig()
-	cfg.Out, cfg.Addr = t.TempDir(), "127.0.0.1:0"
-	s, err := NewStatusServer(ctx, cfg, nil)
+	cfg := testConfig()
+	cfg.Addr = "127.0.0.1:0"
+	s, err := New(ctx, cfg, openBucket(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +687,7 @@ func TestStatusServer_EmptyBucket(t *testing.T) {
 	srv := &http.Server{Handler: s.Handler()}
 	go srv.Serve(s.ln)
 	defer srv.Close()
-	env := &statusTestEnv{srv: s, addr: "http://" + s.Addr()}
+	env := &testEnv{srv: s, addr: "http://" + s.Addr()}
 	f, body := env.feed(t, "/status.atom")
 	if len(f.Entries) != 0 || !f.Updated.Equal(time.Unix(0, 0)) {
 		t.Errorf("empty feed: %d entries, updated %v", len(f.Entries), f.Updated)
@@ -698,22 +698,21 @@ func TestStatusServer_EmptyBucket(t *testing.T) {
 func TestServeConfig_Validate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		edit func(*ServeConfig)
+		edit func(*Config)
 		ok   bool
 	}{
-		{"defaults", func(*ServeConfig) {}, true},
-		{"base url", func(c *ServeConfig) { c.BaseURL = "https://status.example.org/x/" }, true},
-		{"no out", func(c *ServeConfig) { c.Out = "" }, false},
-		{"no addr", func(c *ServeConfig) { c.Addr = "" }, false},
-		{"zero scan interval", func(c *ServeConfig) { c.ScanInterval = 0 }, false},
-		{"zero full scan interval", func(c *ServeConfig) { c.FullScan = 0 }, false},
-		{"zero max entries", func(c *ServeConfig) { c.MaxEntries = 0 }, false},
-		{"huge max entries", func(c *ServeConfig) { c.MaxEntries = maxServeEntries + 1 }, false},
-		{"base url not http", func(c *ServeConfig) { c.BaseURL = "ftp://x" }, false},
-		{"base url without host", func(c *ServeConfig) { c.BaseURL = "http://" }, false},
+		{"defaults", func(*Config) {}, true},
+		{"base url", func(c *Config) { c.BaseURL = "https://status.example.org/x/" }, true},
+		{"no addr", func(c *Config) { c.Addr = "" }, false},
+		{"zero scan interval", func(c *Config) { c.ScanInterval = 0 }, false},
+		{"zero full scan interval", func(c *Config) { c.FullScan = 0 }, false},
+		{"zero max entries", func(c *Config) { c.MaxEntries = 0 }, false},
+		{"huge max entries", func(c *Config) { c.MaxEntries = maxEntries + 1 }, false},
+		{"base url not http", func(c *Config) { c.BaseURL = "ftp://x" }, false},
+		{"base url without host", func(c *Config) { c.BaseURL = "http://" }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := DefaultServeConfig()
+			c := DefaultConfig()
 			tc.edit(&c)
 			if err := c.Validate(); (err == nil) != tc.ok {
 				t.Errorf("Validate: got %v, want ok %v", err, tc.ok)
@@ -722,33 +721,14 @@ func TestServeConfig_Validate(t *testing.T) {
 	}
 }
 
-func TestServeCmd(t *testing.T) {
-	dir := t.TempDir()
-	t.Run("serves until cancelled", func(t *testing.T) {
-		var stderr statusLogBuffer
-		cmd := newServeCmd(&stderr)
-		cmd.SetArgs([]string{"--out", dir, "--addr", "127.0.0.1:0", "--scan-interval", "10ms", "--max-entries", "3", "--base-url", statusTestBase})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		go func() { // stop once it serves
-			for ctx.Err() == nil && !strings.Contains(stderr.String(), "status server serving") {
-				time.Sleep(5 * time.Millisecond)
-			}
-			time.Sleep(30 * time.Millisecond) // a few scans
-			cancel()
-		}()
-		if err := cmd.ExecuteContext(ctx); err != nil {
-			t.Fatalf("serve: %v", err)
-		}
-		if !strings.Contains(stderr.String(), "status server serving") || !strings.Contains(stderr.String(), statusTestBase) {
-			t.Errorf("log:\n%s", stderr.String())
-		}
-	})
-	t.Run("invalid flags", func(t *testing.T) {
-		cmd := newServeCmd(io.Discard)
-		cmd.SetArgs([]string{"--out", dir, "--max-entries", "0"})
-		if err := cmd.ExecuteContext(context.Background()); err == nil {
-			t.Error("--max-entries 0: got nil error")
-		}
-	})
+// openBucket opens a file bucket in a temp directory, closed when the
+// test ends.
+func openBucket(t *testing.T) *store.Bucket {
+	t.Helper()
+	b, err := store.Open(context.Background(), "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

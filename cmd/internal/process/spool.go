@@ -1,4 +1,4 @@
-package ingester
+package process
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/wptfeed/wptfeed/cmd/internal/pack"
 )
 
 // spool holds the gzip-compressed per-test files of a run in a temp file
@@ -17,13 +19,13 @@ type spool struct {
 	mu   sync.Mutex
 	f    *os.File
 	off  int64
-	recs []spoolRec // in the order added; a path added again replaces its earlier copy
+	recs []fileRec // in the order added; a path added again replaces its earlier copy
 }
 
-// spoolRec is one per-test file in the spool: 32 bytes a test (the path
+// fileRec is one per-test file in the spool: 32 bytes a test (the path
 // string is the one the report package keeps), where a map would cost three
 // times as much.
-type spoolRec struct {
+type fileRec struct {
 	path string
 	off  int64
 	n    int64
@@ -37,7 +39,7 @@ var gzipPool = sync.Pool{New: func() any {
 func newSpool(dir string) (*spool, error) {
 	f, err := os.CreateTemp(dir, "wptfeed-spool-*")
 	if err != nil {
-		return nil, fmt.Errorf("ingest: per-test spool: %w", err)
+		return nil, fmt.Errorf("process: per-test spool: %w", err)
 	}
 	os.Remove(f.Name()) // gone when closed, even after a crash
 	return &spool{f: f}, nil
@@ -56,9 +58,9 @@ func (s *spool) Add(path string, raw []byte) error {
 	defer s.mu.Unlock()
 	n, err := s.f.WriteAt(buf.Bytes(), s.off)
 	if err != nil {
-		return fmt.Errorf("ingest: per-test spool: %w", err)
+		return fmt.Errorf("process: per-test spool: %w", err)
 	}
-	s.recs = append(s.recs, spoolRec{path: path, off: s.off, n: int64(n)})
+	s.recs = append(s.recs, fileRec{path: path, off: s.off, n: int64(n)})
 	s.off += int64(n)
 	return nil
 }
@@ -67,7 +69,7 @@ func (s *spool) Add(path string, raw []byte) error {
 // the order their paths were first added. tests is the run's number of
 // distinct tests: when every path was added once, as in nearly every run,
 // the records are returned as they are, without an index.
-func (s *spool) files(tests int) []spoolRec {
+func (s *spool) files(tests int) []fileRec {
 	if len(s.recs) == tests {
 		return s.recs
 	}
@@ -75,7 +77,7 @@ func (s *spool) files(tests int) []spoolRec {
 	for i, r := range s.recs {
 		last[r.path] = i
 	}
-	out := make([]spoolRec, 0, len(last))
+	out := make([]fileRec, 0, len(last))
 	for i, r := range s.recs {
 		if j, ok := last[r.path]; ok {
 			if j != i {
@@ -89,20 +91,35 @@ func (s *spool) files(tests int) []spoolRec {
 }
 
 // byPath sorts spooled files by path, as the packed layout's index has them.
-func byPath(recs []spoolRec) {
-	slices.SortFunc(recs, func(a, b spoolRec) int { return strings.Compare(a.path, b.path) })
+func byPath(recs []fileRec) {
+	slices.SortFunc(recs, func(a, b fileRec) int { return strings.Compare(a.path, b.path) })
 }
 
 // read returns the stored bytes of r, in buf if it is large enough.
-func (s *spool) read(r spoolRec, buf []byte) ([]byte, error) {
+func (s *spool) read(r fileRec, buf []byte) ([]byte, error) {
 	if int64(cap(buf)) < r.n {
 		buf = make([]byte, r.n)
 	}
 	buf = buf[:r.n]
 	if _, err := s.f.ReadAt(buf, r.off); err != nil {
-		return nil, fmt.Errorf("ingest: per-test spool: %w", err)
+		return nil, fmt.Errorf("process: per-test spool: %w", err)
 	}
 	return buf, nil
 }
 
 func (s *spool) Close() error { return s.f.Close() }
+
+// source is the Source of pack.Write over recs, which it sorts by path.
+func (s *spool) source(recs []fileRec) pack.Source {
+	byPath(recs)
+	return fileSource{s, recs}
+}
+
+type fileSource struct {
+	sp   *spool
+	recs []fileRec
+}
+
+func (s fileSource) Len() int                               { return len(s.recs) }
+func (s fileSource) Path(i int) string                      { return s.recs[i].path }
+func (s fileSource) Read(i int, buf []byte) ([]byte, error) { return s.sp.read(s.recs[i], buf) }

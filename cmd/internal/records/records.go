@@ -1,8 +1,9 @@
-package ingester
+package records
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/wptfeed/wptfeed/report"
@@ -17,6 +18,30 @@ const (
 	// same as an earlier accepted run's; it gets no outputs of its own.
 	StateDuplicate = "DUPLICATE"
 )
+
+// Per-test layouts (--per-test-layout), as Status.PerTest records them.
+const (
+	// LayoutFiles is wpt.fyi's: one object per test, <sha>/<product id>/<test path>.
+	LayoutFiles = "files"
+	// LayoutPacked puts the same per-test files, byte for byte, in one
+	// object, <sha>/<product id>-tests.gz, sorted by test path, with an
+	// index, <sha>/<product id>-tests-index.json.gz (docs/packed-layout.md).
+	LayoutPacked = "packed"
+)
+
+// WarnPerTestPacked is the code of the status-record warning for a run
+// whose per-test files went to the packed layout because the files layout
+// could not hold them (a test needs a directory where another test has its
+// file).
+const WarnPerTestPacked = "per_test_packed"
+
+// CheckLayout returns an error naming the flag for an unknown layout.
+func CheckLayout(l string) error {
+	if l == LayoutFiles || l == LayoutPacked {
+		return nil
+	}
+	return fmt.Errorf("--per-test-layout %q: want %q or %q", l, LayoutFiles, LayoutPacked)
+}
 
 // TestRun is wpt.fyi's TestRun as /api/runs returns it.
 type TestRun struct {
@@ -33,6 +58,28 @@ type TestRun struct {
 	TimeEnd          time.Time `json:"time_end"`
 	RawResultsURL    string    `json:"raw_results_url"`
 	Labels           []string  `json:"labels"`
+}
+
+// RunTime is when a run ran, as wpt.fyi orders runs and as the metrics
+// series place them: its time_start when set (after 1970), else when it was
+// uploaded (created_at).
+func (tr *TestRun) RunTime() time.Time {
+	if !tr.TimeStart.IsZero() && tr.TimeStart.Unix() > 0 {
+		return tr.TimeStart.UTC()
+	}
+	return tr.CreatedAt.UTC()
+}
+
+// TestRunID derives a run's TestRun id from its run id: positive, below
+// 2^53 (exact in JavaScript, like wpt.fyi's datastore ids), and the same
+// whenever the run is processed again.
+func TestRunID(runID string) int64 {
+	h := sha256.Sum256([]byte("wptfeed testrun " + runID))
+	id := int64(binary.BigEndian.Uint64(h[:8]) >> 11)
+	if id == 0 {
+		id = 1
+	}
+	return id
 }
 
 // Status is a run's status record, status/<run id>.json: the last write of
@@ -72,16 +119,4 @@ type RawShard struct {
 	URL    string `json:"url,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
-}
-
-// testRunID derives a run's TestRun id from its run id: positive, below
-// 2^53 (exact in JavaScript, like wpt.fyi's datastore ids), and the same
-// whenever the run is processed again.
-func testRunID(runID string) int64 {
-	h := sha256.Sum256([]byte("wptfeed testrun " + runID))
-	id := int64(binary.BigEndian.Uint64(h[:8]) >> 11)
-	if id == 0 {
-		id = 1
-	}
-	return id
 }

@@ -1,0 +1,9 @@
+// Package dashboard serves the web dashboard of `ingester serve`: the page
+// (web/, embedded), wpt.fyi's /api/runs, results trees of runs and of
+// aligned runs, and SVG pass-rate and interop charts, all read from the out
+// bucket. It reads the status index through the Index interface it
+// declares, never another package's fields.
+//
+// It never imports polling, processing or the status server (poll, process,
+// status).
+package dashboard

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// More of the out bucket's layout: the ingester's state and the metrics
+// files (formats in docs/out-bucket.md and docs/metrics-files.md). Every
+// key the ingester's packages read or write is built here.
+//
+//	status/<run id>.json                       StatusKey
+//	<sha>/<product id>-raw_results.json        RawResultsKey
+//	state/poll/<url hash>.json                 PollStateKey
+//	state/archives/<url hash>.json             ArchiveStateKey
+//	state/missing/<run id>.json                MissingStateKey
+//	state/skipped/<url hash>.json              SkippedStateKey
+//	state/leases/<run id>/<generation>.json    LeaseKey
+//	state/products/<sha>/<product id>.json     ProductClaimKey
+//	state/metrics-pending/<run id>.json        PendingMetricsKey
+//	metrics/runs/<run id>.json                 RunMetricsKey
+//	metrics/points/<product>/<run id>.json     SeriesPointKey
+//	metrics/series/<product>.json              SeriesKey
+//	metrics/aligned/<sha>/<filter>.json        AlignedKey
+//	metrics/aligned/<sha>/<filter>-pass-rates.json   PassRatesKey
+//	metrics/interop-points/<filter>/<sha>.json InteropPointKey
+//	metrics/interop/<filter>.json              InteropKey
+
+// StatusPrefix is the prefix of every status record.
+const StatusPrefix = "status/"
+
+// StatusDayPrefix is the prefix of the status records of the runs uploaded
+// on a day, given as YYYYMMDD: run ids start with their upload day.
+func StatusDayPrefix(day string) string { return StatusPrefix + day }
+
+// StatusRunID returns the run id of a status record's key, and whether
+// key is one.
+func StatusRunID(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, StatusPrefix)
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, ".json")
+	return id, ok && ValidRunID(id)
+}
+
+// RawResultsKey is the key of the listing of a run's raw shards.
+func RawResultsKey(sha, productID string) string { return sha + "/" + productID + "-raw_results.json" }
+
+const statePrefix = "state/"
+
+// urlHash names a URL in a key: 128 bits of its sha256, in hex.
+func urlHash(u string) string {
+	h := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(h[:16])
+}
+
+// PollStateKey is the key of a feed's poll state (validators of the last
+// fully processed subscription document).
+func PollStateKey(feedURL string) string { return statePrefix + "poll/" + urlHash(feedURL) + ".json" }
+
+// ArchiveStateKey is the key of the mark of an archive document whose runs
+// are all processed.
+func ArchiveStateKey(archiveURL string) string {
+	return statePrefix + "archives/" + urlHash(archiveURL) + ".json"
+}
+
+// MissingStateKey is the key of the count of polls that found an
+// enclosure of a run missing.
+func MissingStateKey(runID string) string { return statePrefix + "missing/" + runID + ".json" }
+
+// SkippedStateKey is the key of the record of history a capped catch-up
+// walk did not read, from the archive at archiveURL on.
+func SkippedStateKey(archiveURL string) string {
+	return statePrefix + "skipped/" + urlHash(archiveURL) + ".json"
+}
+
+// LeasePrefix is the prefix of a run's lease generations, ending in "/".
+func LeasePrefix(runID string) string { return statePrefix + "leases/" + runID + "/" }
+
+// LeaseKey is the key of generation g of a run's lease.
+func LeaseKey(runID string, g int64) string {
+	return LeasePrefix(runID) + fmt.Sprintf("%010d", g) + ".json"
+}
+
+// LeaseGeneration returns the generation a LeaseKey names, and whether key
+// is one.
+func LeaseGeneration(key string) (int64, bool) {
+	if len(key) < 15 || !strings.HasSuffix(key, ".json") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(key[len(key)-15:len(key)-5], 10, 64)
+	return n, err == nil
+}
+
+// ProductClaimPrefix is the prefix of the product claims at a revision.
+func ProductClaimPrefix(sha string) string { return statePrefix + "products/" + sha + "/" }
+
+// ProductClaimKey is the key of the write-once claim of a product id at a
+// revision by the run that owns it (wpt.fyi's duplicate rule).
+func ProductClaimKey(sha, productID string) string {
+	return ProductClaimPrefix(sha) + productID + ".json"
+}
+
+// ProductClaimID returns the product id of a ProductClaimKey under the
+// claims of sha.
+func ProductClaimID(sha, key string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(key, ProductClaimPrefix(sha)), ".json")
+}
+
+// PendingMetricsPrefix is the prefix of the markers of runs whose metrics
+// across runs are not updated yet.
+const PendingMetricsPrefix = statePrefix + "metrics-pending/"
+
+// PendingMetricsKey is the key of a run's pending-metrics marker.
+func PendingMetricsKey(runID string) string { return PendingMetricsPrefix + runID + ".json" }
+
+// RunMetricsKey is the key of a run's directory pass rates.
+func RunMetricsKey(runID string) string { return "metrics/runs/" + runID + ".json" }
+
+// metricsSegment makes a product name safe as a key segment: bytes outside
+// A-Z a-z 0-9 . _ - become "_".
+func metricsSegment(p string) string {
+	var b strings.Builder
+	for _, c := range p {
+		if c < 128 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// SeriesPointPrefix is the prefix of a product's series points.
+func SeriesPointPrefix(product string) string {
+	return "metrics/points/" + metricsSegment(product) + "/"
+}
+
+// SeriesPointKey is the key of one run's point of its product's series.
+func SeriesPointKey(product, runID string) string {
+	return SeriesPointPrefix(product) + runID + ".json"
+}
+
+// SeriesKey is the key of a product's pass-rate series.
+func SeriesKey(product string) string { return "metrics/series/" + metricsSegment(product) + ".json" }
+
+// AlignedKey is the key of the aligned metrics of a revision under a filter
+// (all, stable or experimental).
+func AlignedKey(sha, filter string) string { return "metrics/aligned/" + sha + "/" + filter + ".json" }
+
+// PassRatesKey is the key of the same in wpt.fyi's pass-rates format.
+func PassRatesKey(sha, filter string) string {
+	return "metrics/aligned/" + sha + "/" + filter + "-pass-rates.json"
+}
+
+// InteropPointPrefix is the prefix of the interop points of a filter.
+func InteropPointPrefix(filter string) string { return "metrics/interop-points/" + filter + "/" }
+
+// InteropPointKey is the key of one revision's interop point.
+func InteropPointKey(filter, sha string) string { return InteropPointPrefix(filter) + sha + ".json" }
+
+// InteropKey is the key of the interop series of a filter.
+func InteropKey(filter string) string { return "metrics/interop/" + filter + ".json" }
