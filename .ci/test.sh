@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine with Go:
 # installs the outside tools the tests need (as root, with apt-get; Azurite
-# with npm), then runs `go vet` and `go test` over the whole module.
+# with npm), then runs `go vet`, staticcheck, the package-boundary check,
+# `go test -race` over the whole module and short fuzzing.
 # README.md's quick start names this script; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,20 +42,43 @@ fi
 
 echo "== go vet"
 go vet ./...
+echo "== staticcheck (default checks)"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== package boundaries"
+mod=github.com/wptfeed/wptfeed
+# imports_of PKG: the module's packages PKG imports (tests excluded).
+imports_of() { go list -f '{{join .Imports "\n"}}' "$1" | grep "^$mod/" || true; }
+fail=0
+forbid() { # forbid PKG PATTERN REASON
+  local bad
+  bad=$(imports_of "$1" | grep -E "$2" || true)
+  if [ -n "$bad" ]; then
+    echo "$1 imports $(echo $bad): $3" >&2
+    fail=1
+  fi
+}
 for pkg in report feed store; do
-  for other in report feed store cmd; do
-    [ "$pkg" = "$other" ] && continue
-    if go list -f '{{join .Imports "\n"}}' ./$pkg/... | grep -q "^github.com/wptfeed/wptfeed/$other"; then
-      echo "package $pkg imports $other: leaf packages must not import each other" >&2
-      exit 1
-    fi
+  for p in $(go list ./$pkg/...); do
+    forbid "$p" "^$mod/(cmd|internal)(/|\$)|^$mod/($(echo report feed store | tr ' ' '\n' | grep -vx $pkg | paste -sd'|'))(/|\$)" \
+      "leaf packages must not import each other or the commands"
   done
 done
-echo "== go test"
-go test -count=1 -timeout 20m ./...
+# Leaves among the commands' packages: records, pack, chart and lease
+# import no other cmd/internal package.
+for pkg in records pack chart lease; do
+  forbid "./cmd/internal/$pkg" "^$mod/cmd/" "cmd/internal/$pkg is a leaf"
+done
+# What serves the out bucket never polls or processes; the dashboard reads
+# the status index through its own interface.
+for pkg in status dashboard; do
+  forbid "./cmd/internal/$pkg" "^$mod/cmd/internal/(poll|process)(/|\$)" "servers must not import polling or processing"
+done
+forbid ./cmd/internal/dashboard "^$mod/cmd/internal/status(/|\$)" "the dashboard reads the index through its Index interface"
+[ "$fail" = 0 ] || exit 1
+echo "== go test -race"
+go test -race -count=1 -timeout 30m ./...
 echo "== fuzz (short)"
-for pkg in ./report/ ./feed/ ./cmd/internal/ingester/; do
+for pkg in ./report/ ./feed/ ./cmd/internal/pack/; do
   targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
   for target in $targets; do
     go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=2s "$pkg"
