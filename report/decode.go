@@ -308,8 +308,11 @@ func (p *processor) decode(idx int, ch <-chan chunk, out chan<- *batch, free cha
 				return wrong("a number (milliseconds since the epoch)")
 			}
 			t, _ := strconv.ParseFloat(string(v), 64)
-			if math.IsInf(t, 0) || math.Abs(t) > 1e15 {
-				return wrong("a number of milliseconds within ±1e15")
+			if math.IsNaN(t) || t < minMillis || t > maxMillis {
+				e := &Error{Code: CodeTimeOutOfRange, Shard: d.name, Offset: off,
+					Err: fmt.Errorf("%q is %s ms, want a time from year 1 to 9999 (%d to %d ms since the epoch)", key, v, int64(minMillis), int64(maxMillis))}
+				e.Line, e.Column, _ = d.cur.position(off, v, off)
+				return e
 			}
 			if key == "time_start" {
 				sr.start, sr.hasStart = t, true
@@ -383,3 +386,11 @@ func (d *shardDecoder) results(idx int, out chan<- *batch, free chan *batch, bp 
 		}
 	}
 }
+
+// minMillis and maxMillis bound time_start and time_end: the first and last
+// milliseconds of years 1 and 9999 (UTC), the dates RFC 3339 and
+// encoding/json can write.
+const (
+	minMillis = -62135596800000
+	maxMillis = 253402300799999
+)

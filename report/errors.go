@@ -36,6 +36,10 @@ const (
 	// "time_start" is not a number) or a required member of a result or
 	// subtest ("status") is missing.
 	CodeWrongType = "wrong_type"
+	// CodeTimeOutOfRange: "time_start" or "time_end" is a number of
+	// milliseconds outside years 1 to 9999 (UTC), which no record, feed or
+	// RFC 3339 date can carry.
+	CodeTimeOutOfRange = "time_out_of_range"
 	// CodeConflictingRunInfo: two shards give different values for a
 	// run_info key that is not exempt (see [Process]).
 	CodeConflictingRunInfo = "conflicting_run_info"
