@@ -22,6 +22,23 @@ import (
 // ErrHeld means another holder has the run's lease.
 var ErrHeld = errors.New("lease: run is leased by another ingester")
 
+// ErrLost means a holder's lease was taken over (it expired, and another
+// holder acquired the run): the old holder must stop writing.
+var ErrLost = errors.New("lease: lost to another holder")
+
+// HeldError is Acquire's error while another holder's lease is live; it
+// wraps ErrHeld.
+type HeldError struct {
+	Holder string
+	Until  time.Time // when the lease expires unless renewed
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%v (%s until %s)", ErrHeld, e.Holder, e.Until.UTC().Format(time.RFC3339))
+}
+
+func (e *HeldError) Unwrap() error { return ErrHeld }
+
 // A Lease is one holder's claim on a run.
 type Lease struct {
 	b      *store.Bucket
@@ -29,8 +46,9 @@ type Lease struct {
 	holder string
 	ttl    time.Duration
 
-	mu  sync.Mutex
-	gen int64
+	mu      sync.Mutex
+	gen     int64     // the highest generation this holder wrote
+	expires time.Time // of gen
 }
 
 // record is one generation, as stored.
@@ -53,6 +71,11 @@ func latest(ctx context.Context, b *store.Bucket, runID string) (int64, record, 
 	}
 	var rec record
 	p, err := b.ReadAll(ctx, store.LeaseKey(runID, last))
+	if store.IsNotFound(err) {
+		// Released since the listing: free, as an expired lease is (the
+		// next generation's write-once settles any race).
+		return last, record{}, nil
+	}
 	if err != nil {
 		return 0, record{}, err
 	}
@@ -64,16 +87,16 @@ func latest(ctx context.Context, b *store.Bucket, runID string) (int64, record, 
 	return last, rec, nil
 }
 
-// Acquire claims runID for holder for ttl from now. It returns an error
-// wrapping ErrHeld while another holder's lease is live, and the store's
-// errors.
+// Acquire claims runID for holder for ttl from now. It returns a
+// *HeldError (wrapping ErrHeld) while another holder's lease is live, and
+// the store's errors.
 func Acquire(ctx context.Context, b *store.Bucket, runID, holder string, ttl time.Duration, now time.Time) (*Lease, error) {
 	g, rec, err := latest(ctx, b, runID)
 	if err != nil {
 		return nil, err
 	}
 	if g > 0 && rec.Holder != holder && now.Before(rec.Expires) {
-		return nil, fmt.Errorf("%w (%s until %s)", ErrHeld, rec.Holder, rec.Expires.Format(time.RFC3339))
+		return nil, &HeldError{Holder: rec.Holder, Until: rec.Expires}
 	}
 	l := &Lease{b: b, runID: runID, holder: holder, ttl: ttl, gen: g}
 	if err := l.write(ctx, now); err != nil {
@@ -86,7 +109,8 @@ func Acquire(ctx context.Context, b *store.Bucket, runID, holder string, ttl tim
 func (l *Lease) write(ctx context.Context, now time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p, _ := json.Marshal(record{Holder: l.holder, Expires: now.Add(l.ttl)})
+	exp := now.Add(l.ttl)
+	p, _ := json.Marshal(record{Holder: l.holder, Expires: exp})
 	err := l.b.WriteBytes(ctx, store.LeaseKey(l.runID, l.gen+1), p, store.WriteOptions{ContentType: "application/json", IfNotExist: true})
 	if store.IsExists(err) {
 		return ErrHeld
@@ -95,6 +119,28 @@ func (l *Lease) write(ctx context.Context, now time.Time) error {
 		return err
 	}
 	l.gen++
+	l.expires = exp
+	return nil
+}
+
+// Check returns nil while the lease is still this holder's at now: its
+// generation is the run's highest and has not expired. It returns an error
+// wrapping ErrLost otherwise, and the store's errors. A holder checks
+// before a write that must not race a new holder's.
+func (l *Lease) Check(ctx context.Context, now time.Time) error {
+	l.mu.Lock()
+	gen, exp := l.gen, l.expires
+	l.mu.Unlock()
+	if !now.Before(exp) {
+		return fmt.Errorf("lease of run %s expired at %s: %w", l.runID, exp.UTC().Format(time.RFC3339Nano), ErrLost)
+	}
+	g, rec, err := latest(ctx, l.b, l.runID)
+	if err != nil {
+		return err
+	}
+	if g != gen || rec.Holder != l.holder {
+		return fmt.Errorf("lease of run %s: generation %d is %s's: %w", l.runID, g, rec.Holder, ErrLost)
+	}
 	return nil
 }
 
@@ -116,13 +162,20 @@ func (l *Lease) Keep(ctx context.Context, lost func()) {
 	}
 }
 
-// Release deletes the lease's generations once the run's status record is
-// written: nobody needs them any more. It returns the errors of listing
-// and deleting, joined.
+// Release deletes the run's lease generations up to the highest this
+// holder wrote (its own, and the expired ones of holders before it) once
+// it is done with the run. A newer holder's generations are left alone, so
+// a holder that lost its lease never frees the run for a third. It returns
+// the errors of listing and deleting, joined.
 func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	mine := l.gen
+	l.mu.Unlock()
 	var keys []string
 	err := l.b.List(ctx, store.LeasePrefix(l.runID), "", func(o store.Object) bool {
-		keys = append(keys, o.Key)
+		if g, ok := store.LeaseGeneration(o.Key); ok && g <= mine {
+			keys = append(keys, o.Key)
+		}
 		return true
 	})
 	errs := []error{err}

@@ -3,9 +3,11 @@ package poll
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math"
@@ -231,12 +233,16 @@ func (ing *Poller) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, errRunsHeld):
+			failures = 0
+			wait = ing.capWait(max(wait, ing.cfg.Interval), "lease of a run another ingester holds")
+			ing.log.Info("poll left runs other ingesters hold", "err", err, "retry_in", wait.Round(time.Millisecond))
+		case err != nil:
 			failures++
-			backoff := ing.backoff(failures)
-			wait = max(wait, backoff)
+			wait = ing.capWait(max(wait, ing.backoff(failures)), "Retry-After of "+ing.cfg.Feed)
 			ing.log.Warn("poll incomplete", "err", err, "retry_in", wait.Round(time.Millisecond))
-		} else {
+		default:
 			failures = 0
 		}
 		wait = max(wait, ing.cfg.Interval)
@@ -283,7 +289,7 @@ func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
 	}
 	if res.NotModified {
 		ing.m.polls.WithLabelValues("304").Inc()
-		return res.MaxAge, nil
+		return ing.capWait(res.MaxAge, "Cache-Control max-age of "+ing.cfg.Feed), nil
 	}
 	ing.m.polls.WithLabelValues("200").Inc()
 
@@ -318,60 +324,115 @@ func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
 		prev = resolve(a.URL, a.Feed.Link("prev-archive"))
 	}
 
-	var failed []string
 	// Archives are marked processed oldest first and only while every older
 	// one walked was complete: the next walk stops at the newest marked
-	// archive, so one with a failed run must not hide behind a newer one.
+	// archive, so one with an unfinished run must not hide behind a newer
+	// one. A run that another ingester holds is unfinished too: if that
+	// ingester dies, this one must still find the run.
+	pass := &pass{id: newPassID(), dispatched: map[string]bool{}}
 	complete := true
 	for i := len(docs) - 1; i >= 0; i-- {
 		f := docs[i]
 		base, _ := url.Parse(urls[i])
 		entries := slices.Clone(f.Entries)
 		slices.Reverse(entries) // documents list the newest first
-		bad := ing.ingestAll(ctx, base, entries)
+		before := len(pass.failed) + len(pass.held)
+		ing.ingestAll(ctx, pass, base, entries)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		failed = append(failed, bad...)
-		complete = complete && len(bad) == 0
+		complete = complete && len(pass.failed)+len(pass.held) == before
 		if complete && i > 0 {
 			if err := ing.out.WriteJSON(ctx, store.ArchiveStateKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
 				return 0, err
 			}
 		}
 	}
-	if len(failed) > 0 {
-		return res.MaxAge, fmt.Errorf("run: %d run(s) not finished: %s", len(failed), strings.Join(failed, ", "))
+	wait := ing.capWait(res.MaxAge, "Cache-Control max-age of "+ing.cfg.Feed)
+	if len(pass.failed) > 0 {
+		return wait, fmt.Errorf("run: %d run(s) not finished: %s", len(pass.failed), strings.Join(pass.failed, ", "))
+	}
+	if len(pass.held) > 0 {
+		// Retried once the first of their leases expires, with the feed
+		// read again in full: its validators are not saved.
+		ids := make([]string, 0, len(pass.held))
+		for id := range pass.held {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return max(time.Until(pass.until), 0), fmt.Errorf("run: %d run(s) held by other ingesters until %s: %s: %w",
+			len(ids), pass.until.UTC().Format(time.RFC3339), strings.Join(ids, ", "), errRunsHeld)
 	}
 	// Only a fully processed document's validators may make the next poll
 	// conditional.
 	if err := ing.out.WriteJSON(ctx, store.PollStateKey(ing.cfg.Feed), pollState{Feed: ing.cfg.Feed, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
-		return res.MaxAge, err
+		return wait, err
 	}
-	return res.MaxAge, nil
+	return wait, nil
 }
 
-// ingestAll ingests entries with the configured workers, oldest first, and
-// returns the ids of the runs it could not finish.
-func (ing *Poller) ingestAll(ctx context.Context, base *url.URL, entries []feed.Entry) []string {
+// errRunsHeld marks a poll that left runs other ingesters hold: not a
+// failure, but not complete either.
+var errRunsHeld = errors.New("not finished yet")
+
+// A pass is one Poll's walk over its documents.
+type pass struct {
+	id string // names the poll in the state it leaves (missing enclosures count polls)
+
+	mu         sync.Mutex
+	dispatched map[string]bool      // runs handed to a worker, across the documents
+	failed     []string             // runs not finished
+	held       map[string]time.Time // runs other ingesters hold, until when
+	until      time.Time            // the first of held's expiries
+}
+
+func newPassID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (p *pass) fail(runID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed = append(p.failed, runID)
+}
+
+func (p *pass) hold(runID string, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = map[string]time.Time{}
+	}
+	p.held[runID] = until
+	if p.until.IsZero() || until.Before(p.until) {
+		p.until = until
+	}
+}
+
+// ingestAll ingests entries with the configured workers, oldest first,
+// recording in p the runs it could not finish. A run listed again (in an
+// older document, or twice in one) is ingested once per pass.
+func (ing *Poller) ingestAll(ctx context.Context, p *pass, base *url.URL, entries []feed.Entry) {
 	work := make(chan process.Input)
-	var (
-		mu     sync.Mutex
-		failed []string
-		wg     sync.WaitGroup
-	)
+	var wg sync.WaitGroup
 	for range ing.cfg.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for in := range work {
-				if err := ing.ingestRun(ctx, in); err != nil {
+				err := ing.ingestRun(ctx, p, in)
+				var he *heldError
+				switch {
+				case err == nil:
+				case errors.As(err, &he):
+					ing.log.Info("run held by another ingester; retried when its lease expires", "run_id", in.RunID, "holder", he.holder, "until", he.until)
+					p.hold(in.RunID, he.until)
+				default:
 					if ctx.Err() == nil {
 						ing.log.Error("run not ingested", "run_id", in.RunID, "err", err)
 					}
-					mu.Lock()
-					failed = append(failed, in.RunID)
-					mu.Unlock()
+					p.fail(in.RunID)
 				}
 			}
 		}()
@@ -386,9 +447,10 @@ func (ing *Poller) ingestAll(ctx context.Context, base *url.URL, entries []feed.
 		ing.mu.Lock()
 		known := ing.done[in.RunID]
 		ing.mu.Unlock()
-		if known {
+		if known || p.dispatched[in.RunID] {
 			continue
 		}
+		p.dispatched[in.RunID] = true
 		select {
 		case work <- in:
 		case <-ctx.Done():
@@ -396,11 +458,22 @@ func (ing *Poller) ingestAll(ctx context.Context, base *url.URL, entries []feed.
 	}
 	close(work)
 	wg.Wait()
-	return failed
 }
 
-// ingestRun ingests one run under its lease, retrying transient errors.
-func (ing *Poller) ingestRun(ctx context.Context, in process.Input) error {
+// heldError is ingestRun's answer for a run another ingester holds.
+type heldError struct {
+	holder string
+	until  time.Time
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("held by %s until %s", e.holder, e.until.UTC().Format(time.RFC3339))
+}
+
+// ingestRun ingests one run under its lease, retrying transient errors. A
+// run another ingester holds is a *heldError, except with --once, which
+// waits for the holder to finish or its lease to expire, then takes over.
+func (ing *Poller) ingestRun(ctx context.Context, p *pass, in process.Input) error {
 	for {
 		if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil {
 			return err
@@ -409,24 +482,23 @@ func (ing *Poller) ingestRun(ctx context.Context, in process.Input) error {
 			return nil
 		}
 		l, err := lease.Acquire(ctx, ing.out, in.RunID, ing.cfg.Holder, ing.cfg.LeaseTTL, time.Now())
-		if errors.Is(err, lease.ErrHeld) {
+		var he *lease.HeldError
+		if errors.As(err, &he) {
 			if !ing.cfg.Once {
-				ing.log.Info("run leased by another ingester; skipped this poll", "run_id", in.RunID, "err", err)
-				return nil
+				return &heldError{holder: he.Holder, until: he.Until}
 			}
-			// --once waits for the other ingester to finish or its lease to
-			// expire, then takes over.
+			wait := min(max(time.Until(he.Until), 10*time.Millisecond), time.Second)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(time.Second):
+			case <-time.After(wait):
 			}
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		err = ing.ingestLeased(ctx, l, in)
+		err = ing.ingestLeased(ctx, p, l, in)
 		if rerr := l.Release(context.WithoutCancel(ctx)); rerr != nil {
 			ing.log.Warn("lease not released; it expires by itself", "run_id", in.RunID, "err", rerr)
 		}
@@ -434,7 +506,7 @@ func (ing *Poller) ingestRun(ctx context.Context, in process.Input) error {
 	}
 }
 
-func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.Input) error {
+func (ing *Poller) ingestLeased(ctx context.Context, p *pass, l *lease.Lease, in process.Input) error {
 	// Someone may have finished it between our check and our lease.
 	if ok, err := ing.out.Exists(ctx, store.StatusKey(in.RunID)); err != nil || ok {
 		if ok {
@@ -445,6 +517,10 @@ func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.
 	lctx, lost := context.WithCancel(ctx)
 	defer lost()
 	go l.Keep(lctx, lost)
+	// A holder paused past its lease (SIGSTOP, a long GC) may resume
+	// before Keep notices: the status record is written only while the
+	// lease is still this holder's.
+	in.BeforeStatus = func(ctx context.Context) error { return l.Check(ctx, time.Now()) }
 
 	delay := ing.cfg.RetryDelay
 	var err error
@@ -456,7 +532,7 @@ func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.
 			ing.recordIngested(st, in, time.Since(start))
 			return nil
 		}
-		st, perm, bookErr := ing.permanent(lctx, in, err)
+		st, perm, bookErr := ing.permanent(lctx, p, in, err)
 		if perm {
 			ing.recordIngested(st, in, time.Since(start))
 			return nil
@@ -464,13 +540,13 @@ func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.
 		if bookErr != nil {
 			err = errors.Join(err, bookErr)
 		}
-		if lctx.Err() != nil || attempt == ing.cfg.Retries {
+		if lctx.Err() != nil || attempt == ing.cfg.Retries || errors.Is(err, lease.ErrLost) {
 			break
 		}
 		wait := delay
 		var te *feed.TemporaryError
 		if errors.As(err, &te) && te.RetryAfter > wait {
-			wait = te.RetryAfter
+			wait = ing.capWait(te.RetryAfter, "Retry-After of run "+in.RunID)
 		}
 		ing.log.Warn("ingest failed; will retry", "run_id", in.RunID, "attempt", attempt, "retry_in", wait, "err", err)
 		select {
@@ -480,9 +556,19 @@ func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.
 		delay *= 2
 	}
 	if ctx.Err() == nil && lctx.Err() != nil {
-		return fmt.Errorf("ingest: run %s: lease lost: %w", in.RunID, lease.ErrHeld)
+		return fmt.Errorf("ingest: run %s: %w", in.RunID, lease.ErrLost)
 	}
 	return err
+}
+
+// capWait bounds a wait a server asked for (what: whose) by --backoff-max,
+// with a warning when it cuts it.
+func (ing *Poller) capWait(d time.Duration, what string) time.Duration {
+	if d > ing.cfg.BackoffMax {
+		ing.log.Warn("wait asked for is longer than --backoff-max; capped", "what", what, "asked", d, "backoff_max", ing.cfg.BackoffMax)
+		return ing.cfg.BackoffMax
+	}
+	return d
 }
 
 // permanent decides whether err will never go away for this run. If so it
@@ -490,7 +576,7 @@ func (ing *Poller) ingestLeased(ctx context.Context, l *lease.Lease, in process.
 // missing enclosure becomes INVALID only after --missing-retries polls. An
 // error of its own bookkeeping (the count of polls, the status record) is
 // returned as bookErr, for the caller to report with err.
-func (ing *Poller) permanent(ctx context.Context, in process.Input, err error) (st *records.Status, perm bool, bookErr error) {
+func (ing *Poller) permanent(ctx context.Context, p *pass, in process.Input, err error) (st *records.Status, perm bool, bookErr error) {
 	code, reason := "", err.Error()
 	var se *feed.StatusError
 	switch {
@@ -498,12 +584,18 @@ func (ing *Poller) permanent(ctx context.Context, in process.Input, err error) (
 		code = "enclosure_refused"
 	case errors.Is(err, errEnclosureTooLarge):
 		code = "enclosure_too_large"
+	case errors.Is(err, errChecksum):
+		code = "checksum_mismatch"
 	case errors.As(err, &se) && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone):
 		var ms missingState
 		if _, err := ing.out.ReadJSON(ctx, store.MissingStateKey(in.RunID), &ms); err != nil {
 			return nil, false, fmt.Errorf("ingest: run %s: count of missing polls: %w", in.RunID, err)
 		}
-		ms.RunID, ms.Polls, ms.Last = in.RunID, ms.Polls+1, reason
+		// One count per poll however many attempts it makes (with
+		// --once, one per invocation).
+		if ms.Poll != p.id {
+			ms.RunID, ms.Polls, ms.Poll, ms.Last = in.RunID, ms.Polls+1, p.id, reason
+		}
 		if ms.Polls < ing.cfg.MissingRetries {
 			if err := ing.out.WriteJSON(ctx, store.MissingStateKey(in.RunID), ms); err != nil {
 				return nil, false, fmt.Errorf("ingest: run %s: count of missing polls: %w", in.RunID, err)
@@ -519,7 +611,7 @@ func (ing *Poller) permanent(ctx context.Context, in process.Input, err error) (
 	}
 	st = &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product,
 		State: records.StateInvalid, Code: code, Error: reason}
-	out, err := ing.proc.Record(ctx, st)
+	out, err := ing.proc.Record(ctx, st, in.BeforeStatus)
 	if err != nil {
 		return nil, false, fmt.Errorf("ingest: run %s: status record: %w", in.RunID, err)
 	}
@@ -579,6 +671,9 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 		rs := records.RawShard{Name: u, URL: u, Size: l.Length}
 		if i < len(r.Shards) {
 			rs.Name, rs.SHA256 = r.Shards[i].Name, r.Shards[i].SHA256
+			if r.Shards[i].Size > 0 {
+				rs.Size = r.Shards[i].Size
+			}
 		}
 		in.Raw = append(in.Raw, rs)
 		in.Shards = append(in.Shards, report.Shard{Name: rs.Name, Open: func() (io.ReadCloser, error) {
@@ -593,7 +688,11 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 				resp.Body.Close()
 				return nil, fmt.Errorf("enclosure %s: %d bytes: %w", u, resp.ContentLength, errEnclosureTooLarge)
 			}
-			return &cappedBody{rc: resp.Body, left: ing.cfg.MaxEnclosure, url: u, count: ing.m.bytes}, nil
+			body := io.ReadCloser(&cappedBody{rc: resp.Body, left: ing.cfg.MaxEnclosure, url: u, count: ing.m.bytes})
+			if !resp.Uncompressed { // the stored bytes, as the entry describes them
+				body = newVerified(body, rs)
+			}
+			return body, nil
 		}})
 	}
 	return in, nil
@@ -626,6 +725,48 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (c *cappedBody) Close() error { return c.rc.Close() }
+
+// errChecksum marks a shard whose bytes are not those its feed entry
+// describes (size or sha256): replaced or corrupted after publication.
+var errChecksum = errors.New("shard does not match the size or sha256 of its feed entry")
+
+// verified checks a shard's bytes against the size and sha256 of its feed
+// entry while they stream, without a second pass: past the size, or at the
+// end of the body, it returns an error wrapping errChecksum instead of the
+// bytes or io.EOF. An unknown size (0) or hash ("") is not checked.
+type verified struct {
+	r    io.ReadCloser
+	want records.RawShard
+	h    hash.Hash
+	n    int64
+}
+
+func newVerified(r io.ReadCloser, want records.RawShard) io.ReadCloser {
+	if want.Size <= 0 && want.SHA256 == "" {
+		return r
+	}
+	return &verified{r: r, want: want, h: sha256.New()}
+}
+
+func (v *verified) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	v.h.Write(p[:n])
+	if v.want.Size > 0 && v.n > v.want.Size {
+		return 0, fmt.Errorf("shard %s: more than the %d bytes of its feed entry: %w", v.want.Name, v.want.Size, errChecksum)
+	}
+	if err == io.EOF {
+		if v.want.Size > 0 && v.n != v.want.Size {
+			return n, fmt.Errorf("shard %s: %d bytes, its feed entry says %d: %w", v.want.Name, v.n, v.want.Size, errChecksum)
+		}
+		if got := hex.EncodeToString(v.h.Sum(nil)); v.want.SHA256 != "" && got != v.want.SHA256 {
+			return n, fmt.Errorf("shard %s: sha256 %s, its feed entry says %s: %w", v.want.Name, got, v.want.SHA256, errChecksum)
+		}
+	}
+	return n, err
+}
+
+func (v *verified) Close() error { return v.r.Close() }
 
 func resolve(base *url.URL, href string) string {
 	if href == "" || base == nil {

@@ -308,6 +308,7 @@ func TestPoller_Poll_Conditional(t *testing.T) {
 	pub.serveDoc(t, "/feed.atom", "", pub.runs(0, 2)...)
 	b := mustOpen(t)
 	cfg := testConfig(pub.url("/feed.atom"))
+	cfg.BackoffMax = time.Minute // above the 7 s max-age, which is honoured
 	ing := mustNew(t, cfg, b)
 
 	wait, err := ing.Poll(ctx)
@@ -568,7 +569,8 @@ func TestPoller_Run_OnceTakesOverExpiredLease(t *testing.T) {
 
 // TestPoller_Poll_LiveLeaseNotProcessed: without Once, a run whose lease
 // another ingester holds is left to it: not fetched, not processed, its
-// lease untouched; the poll does not fail for it.
+// lease untouched; the poll says it is not finished (errRunsHeld, with a
+// wait until the lease expires) and saves no validators.
 func TestPoller_Poll_LiveLeaseNotProcessed(t *testing.T) {
 	ctx := testContext(t)
 	pub := newPublisher(t)
@@ -578,8 +580,16 @@ func TestPoller_Poll_LiveLeaseNotProcessed(t *testing.T) {
 		t.Fatalf("lease.Acquire: %v", err)
 	}
 	cfg := testConfig(pub.url("/feed.atom"))
-	if _, err := mustNew(t, cfg, b).Poll(ctx); err != nil {
-		t.Fatalf("Poll: %v", err)
+	cfg.BackoffMax = time.Hour
+	wait, err := mustNew(t, cfg, b).Poll(ctx)
+	if !errors.Is(err, errRunsHeld) || !strings.Contains(err.Error(), runID(0)) {
+		t.Fatalf("Poll: got %v, want errRunsHeld naming %s", err, runID(0))
+	}
+	if wait < 50*time.Second || wait > time.Minute {
+		t.Errorf("wait: got %v, want the lease's minute left", wait)
+	}
+	if ok, _ := b.Exists(ctx, store.PollStateKey(cfg.Feed)); ok {
+		t.Error("validators saved while a listed run has no status")
 	}
 	wantProcessed(t, b, 2, 1)
 	if got := paths(pub.requests(0), "/runs/"); !slices.Equal(got, []string{enclosurePath(1)}) {
@@ -598,8 +608,6 @@ func TestPoller_Poll_LiveLeaseNotProcessed(t *testing.T) {
 // another ingester held its lease must be tried again once that lease
 // expires (the other ingester died), even when it sits in an archive.
 func TestPoller_Poll_LeasedRunRetriedAfterHolderDies(t *testing.T) {
-	t.Skip("bug: a run skipped for another's live lease counts as finished: its archive is marked processed " +
-		"(and the subscription document's validators saved), so if that ingester dies the run is never ingested")
 	ctx := testContext(t)
 	pub := newPublisher(t)
 	pub.serveDoc(t, "/archive/1.atom", "", pub.run(0))
@@ -848,8 +856,6 @@ func TestPoller_Poll_PermanentFailures(t *testing.T) {
 // TestPoller_Poll_MissingRetriesCountsPolls: --missing-retries counts
 // polls, as documented, not attempts within one poll.
 func TestPoller_Poll_MissingRetriesCountsPolls(t *testing.T) {
-	t.Skip("bug: permanent() counts every attempt that answers 404 (Retries per poll) as a poll: " +
-		"with --retries 3 --missing-retries 3 the run is INVALID after one poll")
 	ctx := testContext(t)
 	pub := newPublisher(t)
 	pub.serveDoc(t, "/feed.atom", "", entry(0, pub.url(enclosurePath(0))))

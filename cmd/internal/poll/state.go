@@ -29,6 +29,7 @@ type archiveState struct {
 type missingState struct {
 	RunID string `json:"run_id"`
 	Polls int    `json:"polls"`
+	Poll  string `json:"poll"` // the last poll counted
 	Last  string `json:"last_error"`
 }
 

@@ -42,6 +42,10 @@ type Input struct {
 	Raw         []records.RawShard
 	Overrides   report.Metadata
 	Labels      []string
+	// BeforeStatus, if not nil, is called just before the status record
+	// is written; an error stops the write and is returned (a lease
+	// holder checks that the run is still its own).
+	BeforeStatus func(ctx context.Context) error
 }
 
 // Ingest processes one run and writes its outputs, the status record last.
@@ -66,14 +70,22 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	switch {
 	case errors.As(err, &rerr):
 		st.State, st.Code, st.Error = records.StateInvalid, rerr.Code, rerr.Error()
-		return p.finish(ctx, st, start)
+		return p.finish(ctx, st, start, in.BeforeStatus)
 	case err != nil:
 		return nil, err
 	case res.Empty():
 		st.State, st.Code, st.Error = records.StateEmpty, "empty", "the report has no results"
 		st.Warnings = res.Warnings
 		st.Product, st.Labels = res.Meta.Product, res.Labels
-		return p.finish(ctx, st, start)
+		return p.finish(ctx, st, start, in.BeforeStatus)
+	}
+
+	// Every value of the records must be writable (a time past year 9999
+	// is not): such a run is INVALID for good, not retried.
+	if err := encodable(in, res); err != nil {
+		st.State, st.Code, st.Error = records.StateInvalid, CodeUnencodable, err.Error()
+		st.Product = res.Meta.Product
+		return p.finish(ctx, st, start, in.BeforeStatus)
 	}
 
 	sha := res.Meta.Revision
@@ -89,7 +101,7 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		st.State, st.Code = records.StateDuplicate, "duplicate"
 		st.Error = fmt.Sprintf("the same report (product id %s at %s) was accepted as run %s", pid, sha[:10], owner)
 		st.ProductID, st.Revision, st.Product = pid, sha, res.Meta.Product
-		return p.finish(ctx, st, start)
+		return p.finish(ctx, st, start, in.BeforeStatus)
 	}
 	if sp != nil {
 		recs := sp.files(res.Tests)
@@ -164,7 +176,7 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	st.Revision = sha
 	st.ResultsURL = tr.ResultsURL
 	st.Tests, st.Subtests = res.Tests, res.Subtests
-	out, err := p.finish(ctx, st, start)
+	out, err := p.finish(ctx, st, start, in.BeforeStatus)
 	if err != nil || out.RunID != in.RunID || out.State != records.StateValid {
 		return out, err
 	}
@@ -174,6 +186,24 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		p.log().Warn("metrics across runs not updated yet; the next poll retries", "run_id", in.RunID, "err", err)
 	}
 	return out, nil
+}
+
+// CodeUnencodable is the status code of a run whose metadata cannot be
+// written in its records (JSON, RFC 3339 times).
+const CodeUnencodable = "unencodable"
+
+// encodable reports an error naming the value of the run's TestRun that
+// JSON cannot carry.
+func encodable(in Input, res *report.Result) error {
+	for _, t := range []struct {
+		name string
+		t    time.Time
+	}{{"time_start", res.TimeStart}, {"time_end", res.TimeEnd}, {"upload time", in.Uploaded}} {
+		if _, err := t.t.UTC().MarshalJSON(); err != nil {
+			return fmt.Errorf("%s %s cannot be written: %v", t.name, t.t.UTC().Format(time.RFC3339), err)
+		}
+	}
+	return nil
 }
 
 // claimProduct records runID as the owner of a product id, write-once,
@@ -203,19 +233,25 @@ func (p *Processor) claimProduct(ctx context.Context, sha, pid, runID string) (s
 
 // Record writes st, the status record of a run that is not processed (an
 // INVALID run whose enclosures cannot be had), write-once: if another
-// ingester got there first, its record stands and is returned.
-func (p *Processor) Record(ctx context.Context, st *records.Status) (*records.Status, error) {
-	return p.finish(ctx, st, p.now())
+// ingester got there first, its record stands and is returned. before is
+// Input.BeforeStatus.
+func (p *Processor) Record(ctx context.Context, st *records.Status, before func(context.Context) error) (*records.Status, error) {
+	return p.finish(ctx, st, p.now(), before)
 }
 
 // finish writes the status record, write-once: if another ingester got
 // there first, its record stands and is returned.
-func (p *Processor) finish(ctx context.Context, st *records.Status, start time.Time) (*records.Status, error) {
+func (p *Processor) finish(ctx context.Context, st *records.Status, start time.Time, before func(context.Context) error) (*records.Status, error) {
 	st.Ingested = p.now().UTC()
 	key := store.StatusKey(st.RunID)
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("process: encode %s: %w", key, err)
+	}
+	if before != nil {
+		if err := before(ctx); err != nil {
+			return nil, err
+		}
 	}
 	err = p.Out.WriteBytes(ctx, key, append(data, '\n'), store.WriteOptions{ContentType: "application/json", IfNotExist: true})
 	if errors.Is(err, store.ErrExists) {
