@@ -218,11 +218,14 @@ func (ing *Poller) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	cleaned := make(chan struct{})
 	go func() {
-		if n, err := ing.out.RemoveStaleTemp(ctx, time.Hour); n > 0 || err != nil {
+		defer close(cleaned)
+		if n, err := ing.out.RemoveStaleTemp(ctx, time.Hour); n > 0 || (err != nil && ctx.Err() == nil) {
 			ing.log.Info("removed temp files of interrupted writes", "count", n, "err", err)
 		}
 	}()
+	defer func() { <-cleaned }() // nothing of Run's outlives it
 	if ing.cfg.Once {
 		_, err := ing.Poll(ctx)
 		return err
@@ -669,11 +672,15 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 	for i, l := range encs {
 		u := resolve(base, l.Href)
 		rs := records.RawShard{Name: u, URL: u, Size: l.Length}
+		// What the bytes are checked against: the wpt:shard's size and
+		// sha256 (an enclosure's length is advisory, RFC 4287 §4.2.7.6).
+		check := records.RawShard{Name: u}
 		if i < len(r.Shards) {
 			rs.Name, rs.SHA256 = r.Shards[i].Name, r.Shards[i].SHA256
 			if r.Shards[i].Size > 0 {
 				rs.Size = r.Shards[i].Size
 			}
+			check = records.RawShard{Name: rs.Name, Size: r.Shards[i].Size, SHA256: r.Shards[i].SHA256}
 		}
 		in.Raw = append(in.Raw, rs)
 		in.Shards = append(in.Shards, report.Shard{Name: rs.Name, Open: func() (io.ReadCloser, error) {
@@ -690,7 +697,7 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 			}
 			body := io.ReadCloser(&cappedBody{rc: resp.Body, left: ing.cfg.MaxEnclosure, url: u, count: ing.m.bytes})
 			if !resp.Uncompressed { // the stored bytes, as the entry describes them
-				body = newVerified(body, rs)
+				body = newVerified(body, check)
 			}
 			return body, nil
 		}})
