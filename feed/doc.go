@@ -26,7 +26,8 @@
 //	  <wpt:time-start>…</wpt:time-start>       RFC 3339, UTC, optional
 //	  <wpt:time-end>…</wpt:time-end>           RFC 3339, UTC, optional
 //	  <wpt:uploaded>…</wpt:uploaded>           RFC 3339, UTC, optional
-//	  <wpt:shard name="…" size="…" sha256="…"/> zero or more
+//	  <wpt:shard name="…" size="…" sha256="…"/> zero or more; size 0 = unknown,
+//	                                           sha256 (lower-case hex) optional
 //	</wpt:run>
 //
 // The text-valued children are always written, possibly empty; readers must
@@ -53,8 +54,9 @@
 //
 // # Errors
 //
-// Errors are prefixed "feed: ". Encode and Validate return errors wrapping
-// ErrInvalid. Client methods classify failures once: *TemporaryError for
+// Errors are prefixed "feed: ". Encode, Feed.Validate and Entry.Validate
+// return errors wrapping ErrInvalid; a caller building a document can check
+// each entry with Entry.Validate and leave out one that fails. Client methods classify failures once: *TemporaryError for
 // network errors, timeouts, 5xx and 429 (test with IsTemporary), *StatusError
 // for other non-2xx responses, ErrTooLarge (wrapped) for a feed body over the
 // cap.

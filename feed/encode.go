@@ -192,9 +192,7 @@ func (f *Feed) Validate() error {
 	for i := range f.Entries {
 		e := &f.Entries[i]
 		where := fmt.Sprintf("entry %d", i)
-		if blank(e.ID) {
-			add("%s: id is empty", where)
-		} else {
+		if !blank(e.ID) {
 			where = fmt.Sprintf("entry %d (%q)", i, e.ID)
 			if j, ok := ids[e.ID]; ok {
 				add("%s: id already used by entry %d", where, j)
@@ -202,57 +200,83 @@ func (f *Feed) Validate() error {
 				ids[e.ID] = i
 			}
 		}
-		if blank(e.Title) {
-			add("%s: title is empty", where)
-		}
-		if err := checkTime(e.Updated, true); err != nil {
-			add("%s: updated: %w", where, err)
-		}
-		if err := checkTime(e.Published, false); err != nil {
-			add("%s: published: %w", where, err)
-		}
-		if e.Link("alternate") == "" {
-			add("%s: no rel=\"alternate\" link (and no content)", where)
-		}
-		for j, l := range e.Links {
-			if err := checkLink(l); err != nil {
-				add("%s: link %d: %w", where, j, err)
-			}
-		}
-		for j, c := range e.Categories {
-			if c.Term == "" {
-				add("%s: category %d: term is empty", where, j)
-			}
-		}
-		if r := e.Run; r != nil {
-			if blank(r.ID) {
-				add("%s: run id is empty", where)
-			}
-			for _, t := range []struct {
-				name string
-				t    time.Time
-			}{{"time-start", r.TimeStart}, {"time-end", r.TimeEnd}, {"uploaded", r.Uploaded}} {
-				if err := checkTime(t.t, false); err != nil {
-					add("%s: run %s: %w", where, t.name, err)
-				}
-			}
-			for j, s := range r.Shards {
-				if blank(s.Name) {
-					add("%s: shard %d: name is empty", where, j)
-				}
-				if s.Size < 0 {
-					add("%s: shard %d: negative size %d", where, j, s.Size)
-				}
-				if s.SHA256 != "" && !isLowerHex(s.SHA256, 64) {
-					add("%s: shard %d: sha256 %q is not 64 lower-case hex digits", where, j, s.SHA256)
-				}
-			}
+		for _, p := range e.problems() {
+			add("%s: %w", where, p)
 		}
 	}
 	if len(ps) == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(ps...))
+}
+
+// Validate reports whether e can be written as a valid entry of an Atom
+// document, by the rules of Feed.Validate (all but the uniqueness of its
+// id among a document's entries). It returns nil, or an error wrapping
+// ErrInvalid that joins every problem. A caller building a document can
+// leave out an entry that fails, instead of failing the whole document.
+func (e *Entry) Validate() error {
+	ps := e.problems()
+	if len(ps) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(ps...))
+}
+
+// problems lists what is wrong with e.
+func (e *Entry) problems() []error {
+	var ps []error
+	add := func(format string, args ...any) { ps = append(ps, fmt.Errorf(format, args...)) }
+	if blank(e.ID) {
+		add("id is empty")
+	}
+	if blank(e.Title) {
+		add("title is empty")
+	}
+	if err := checkTime(e.Updated, true); err != nil {
+		add("updated: %w", err)
+	}
+	if err := checkTime(e.Published, false); err != nil {
+		add("published: %w", err)
+	}
+	if e.Link("alternate") == "" {
+		add("no rel=\"alternate\" link (and no content)")
+	}
+	for j, l := range e.Links {
+		if err := checkLink(l); err != nil {
+			add("link %d: %w", j, err)
+		}
+	}
+	for j, c := range e.Categories {
+		if c.Term == "" {
+			add("category %d: term is empty", j)
+		}
+	}
+	if r := e.Run; r != nil {
+		if blank(r.ID) {
+			add("run id is empty")
+		}
+		for _, t := range []struct {
+			name string
+			t    time.Time
+		}{{"time-start", r.TimeStart}, {"time-end", r.TimeEnd}, {"uploaded", r.Uploaded}} {
+			if err := checkTime(t.t, false); err != nil {
+				add("run %s: %w", t.name, err)
+			}
+		}
+		for j, s := range r.Shards {
+			if blank(s.Name) {
+				add("shard %d: name is empty", j)
+			}
+			if s.Size < 0 {
+				add("shard %d: negative size %d", j, s.Size)
+			}
+			if s.SHA256 != "" && !isLowerHex(s.SHA256, 64) {
+				add("shard %d: sha256 %q is not 64 lower-case hex digits", j, s.SHA256)
+			}
+		}
+	}
+	return ps
 }
 
 func checkLink(l Link) error {

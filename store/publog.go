@@ -13,11 +13,18 @@ import (
 //
 //	feed/config.json                       {"page_size": N}, write-once: archive pages never move
 //	feed/log/<group>/<seq>.json            {"seq": n, "run_id": "…"}, write-once; group = seq/1000
-//	feed/published/<YYYYMMDD>/<run id>     marker: the run has a log entry (its body is the seq)
+//	feed/published/<YYYYMMDD>/<run id>     marker, write-once: the seq of the run's one log entry
 //
 // <group> is 6 and <seq> 10 zero-padded decimal digits, so keys sort by
 // number. Write-once settles a race between two publishers: the loser reads
 // the winner's entry and tries the next number.
+//
+// The marker is the commit of a run's log entry (CommitLogEntry): whoever
+// appends an entry, or reads one whose run has no marker yet, writes the
+// marker naming it, write-once. A run thus has exactly one entry however
+// often it was appended (a publisher that died between its append and its
+// marker appends the run again on restart): an entry whose run's marker
+// names another entry is void, and readers skip it.
 const (
 	feedPrefix      = "feed/"
 	logPrefix       = feedPrefix + "log/"
@@ -147,8 +154,50 @@ func logSeq(key string) (int64, bool) {
 	return n, err == nil && n > 0
 }
 
-// MarkPublished records that runID has log entry seq. An existing marker is
-// fine: markers only ever say true things.
+// CommitLogEntry makes e its run's one log entry unless the run has one
+// already: it reads the run's marker and, when there is none, writes it
+// naming e.Seq, write-once. It reports whether e is the run's entry; when
+// it is not, e is void and readers must skip it. Call it after appending e
+// and for every entry read from the log. A marker that does not hold a
+// sequence number is ErrInvalid.
+func (b *Bucket) CommitLogEntry(ctx context.Context, e LogEntry) (bool, error) {
+	if e.Seq < 1 || !ValidRunID(e.RunID) {
+		return false, fmt.Errorf("store: commit log entry %+v: %w", e, ErrInvalid)
+	}
+	seq, err := b.publishedSeq(ctx, e.RunID)
+	if IsNotFound(err) {
+		err = b.WriteBytes(ctx, publishedKey(e.RunID), []byte(strconv.FormatInt(e.Seq, 10)), WriteOptions{ContentType: "text/plain", IfNotExist: true})
+		if err == nil {
+			return true, nil
+		}
+		if !IsExists(err) {
+			return false, err
+		}
+		// Another publisher committed the run meanwhile.
+		seq, err = b.publishedSeq(ctx, e.RunID)
+	}
+	if err != nil {
+		return false, err
+	}
+	return seq == e.Seq, nil
+}
+
+// publishedSeq reads the seq a run's marker names, or ErrNotFound.
+func (b *Bucket) publishedSeq(ctx context.Context, runID string) (int64, error) {
+	p, err := b.ReadAll(ctx, publishedKey(runID))
+	if err != nil {
+		return 0, err
+	}
+	seq, err := strconv.ParseInt(string(p), 10, 64)
+	if err != nil || seq < 1 {
+		return 0, fmt.Errorf("store: marker of run %s holds %q: %w", runID, p, ErrInvalid)
+	}
+	return seq, nil
+}
+
+// MarkPublished records that runID has log entry seq, unless the run's
+// marker exists already (see CommitLogEntry, which says which entry
+// counts). Publishers call CommitLogEntry instead.
 func (b *Bucket) MarkPublished(ctx context.Context, runID string, seq int64) error {
 	err := b.WriteBytes(ctx, publishedKey(runID), []byte(strconv.FormatInt(seq, 10)), WriteOptions{ContentType: "text/plain", IfNotExist: true})
 	if IsExists(err) {

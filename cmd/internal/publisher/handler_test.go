@@ -107,12 +107,18 @@ func TestServer_HostileManifest(t *testing.T) {
 	defer b.Close()
 	id := store.NewRunID(time.Now())
 	s, _ := b.PutShard(ctx, id, "x.json.gz", strings.NewReader("x"))
-	hostile := "a\x00b\x01<script>&amp;]]><![CDATA[\ufffe\"'" + strings.Repeat("long", 100000)
-	m := &store.Manifest{RunID: id, Product: hostile, BrowserVersion: "]]>", OS: "<os/>", OSVersion: "\x1b[31m",
-		Revision: "&", BrowserChannel: "<&>", Labels: []string{hostile, "", " "}, Shards: []store.Shard{s}}
+	// Markup in every value: valid, and escaped.
+	hostile := "a\tb<script>&amp;]]><![CDATA[\"'\r\n" + strings.Repeat("long", 200)
+	m := &store.Manifest{RunID: id, Product: hostile, BrowserVersion: "]]>", OS: "<os/>", OSVersion: "\u00a0",
+		Revision: "&", BrowserChannel: "<&>", Labels: []string{hostile, "&lt;"}, Shards: []store.Shard{s}}
 	if err := b.PutManifest(ctx, id, m); err != nil {
 		t.Fatal(err)
 	}
+	// Characters XML cannot carry, written by another tool: refused (see
+	// TestServer_InvalidManifestsRejected), never breaking the document.
+	other := store.NewRunID(time.Now().Add(time.Millisecond))
+	b.PutShard(ctx, other, "x.json.gz", strings.NewReader("x"))
+	mustWriteKey(t, b, store.ManifestKey(other), []byte(`{"product": "a\u0000b\u0001", "os": "\ufffe", "labels": ["", " "], "shards": [{"name": "x.json.gz"}]}`))
 	_, addr := startServer(t, ctx, url)
 	resp, body := get(t, addr, testBase+"/feed.atom")
 	if resp.StatusCode != 200 {
@@ -122,7 +128,8 @@ func TestServer_HostileManifest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hostile metadata broke the feed: %v", err)
 	}
-	if len(f.Entries) != 1 || f.Entries[0].Run == nil || f.Entries[0].Run.BrowserVersion != "]]>" || f.Entries[0].Run.OS != "<os/>" {
+	if len(f.Entries) != 1 || f.Entries[0].Run == nil || f.Entries[0].Run.BrowserVersion != "]]>" || f.Entries[0].Run.OS != "<os/>" ||
+		f.Entries[0].Run.Product != hostile || f.Entries[0].Run.Labels[0] != hostile {
 		t.Fatalf("entries %+v", f.Entries)
 	}
 	checkAtom(t, body)

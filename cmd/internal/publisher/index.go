@@ -4,20 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
 
 // run is one published run: its place in the publication log and its
-// manifest.
+// manifest. A void run is a log entry that does not count (its run's
+// marker names another entry; see store.CommitLogEntry): it has only seq.
 type run struct {
 	seq    int64
 	m      *store.Manifest
 	labels []string // wpt.fyi's labels of the run, for categories and filters
+	void   bool
 }
 
 // index is the publisher's view of the publication log. The log in the
@@ -33,7 +38,13 @@ type index struct {
 	known   map[string]int64 // run id → seq, for runs read from the log by this process
 	bad     map[string]bool  // committed runs with an invalid manifest (logged once)
 	marked  map[string]bool  // runs seen with a published marker
-	version int64            // bumps whenever current changes
+	retry   map[string]*backoff
+	version int64 // bumps whenever current changes
+
+	// log and rejected report manifests refused at a scan; the server
+	// sets them (instrument), tests may leave the defaults.
+	log      *slog.Logger
+	rejected prometheus.Counter
 
 	appendMu sync.Mutex // one append at a time from this process
 
@@ -48,9 +59,22 @@ func newIndex(b *store.Bucket, pageSize int) *index {
 	return &index{
 		b: b, pageSize: int64(pageSize),
 		current: map[int64]*run{}, known: map[string]int64{}, bad: map[string]bool{}, marked: map[string]bool{},
-		pages: map[int64][]*run{},
+		retry: map[string]*backoff{}, pages: map[int64][]*run{},
+		log:      slog.New(slog.DiscardHandler),
+		rejected: newRejectedCounter(),
 	}
 }
+
+// backoff spaces the reads of a manifest that is not complete JSON yet:
+// it is read again after wait scans of its day, wait doubling from 1 to
+// maxManifestWait.
+type backoff struct {
+	skip, wait int
+}
+
+// maxManifestWait is the most scans between two reads of an incomplete
+// manifest: at most 4 × --scan-interval on quick scans.
+const maxManifestWait = 4
 
 // archived is the highest sequence number in an archive page; s.mu held.
 func (ix *index) archivedLocked() int64 { return ix.last / ix.pageSize * ix.pageSize }
@@ -63,25 +87,21 @@ func (ix *index) load(ctx context.Context) error {
 		return err
 	}
 	first := last/ix.pageSize*ix.pageSize + 1
-	// Re-mark the last few entries: a crash between a log append and its
-	// marker must not make the run look unpublished.
-	repairFrom := max(1, last-10)
-	runs, err := ix.readRuns(ctx, min(first, repairFrom), last)
+	// Reading an entry commits it (readRun): a crash between a log append
+	// and its marker is repaired by whoever reads the entry first, and a
+	// run appended again is void.
+	runs, err := ix.readRuns(ctx, first, last)
 	if err != nil {
 		return err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, r := range runs {
-		if r.seq >= repairFrom {
-			if err := ix.b.MarkPublished(ctx, r.m.RunID, r.seq); err != nil {
-				return err
-			}
+		if r.void {
+			continue
 		}
 		ix.known[r.m.RunID] = r.seq
-		if r.seq >= first {
-			ix.current[r.seq] = r
-		}
+		ix.current[r.seq] = r
 	}
 	ix.last = last
 	ix.version++
@@ -109,12 +129,26 @@ func (ix *index) readRuns(ctx context.Context, from, to int64) ([]*run, error) {
 	return runs, errors.Join(errs...)
 }
 
+// readRun reads log entry seq, commits it (store.CommitLogEntry: the
+// first reader of an entry whose appender died before its marker writes
+// the marker) and reads its run's manifest. An entry that does not count
+// is returned void.
 func (ix *index) readRun(ctx context.Context, seq int64) (*run, error) {
 	e, err := ix.b.ReadLog(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
-	m, err := ix.b.ReadManifest(ctx, e.RunID)
+	ok, err := ix.b.CommitLogEntry(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return &run{seq: seq, void: true}, nil
+	}
+	// Leniently (store.ReadCommit checks no more than the run's files
+	// need): a run published before the rules of Manifest.Validate keeps
+	// its entry, and the renderer leaves out one it cannot encode.
+	m, _, err := ix.b.ReadCommit(ctx, e.RunID)
 	if err != nil {
 		if store.IsTemporary(err) || errors.Is(err, context.Canceled) {
 			return nil, err
@@ -166,6 +200,9 @@ func (ix *index) addLocked(runs []*run) {
 			continue
 		}
 		ix.last = r.seq
+		if r.void {
+			continue
+		}
 		ix.known[r.m.RunID] = r.seq
 		ix.current[r.seq] = r
 	}
@@ -210,24 +247,32 @@ func (ix *index) discover(ctx context.Context, days []string, onBad func(id stri
 		}
 		ix.mu.Unlock()
 		for _, id := range todo {
-			if marked[id] {
+			if marked[id] || ix.waiting(id) {
 				continue
 			}
-			m, err := ix.b.ReadManifest(ctx, id)
+			m, _, err := ix.b.ReadCommit(ctx, id)
 			if store.IsNotFound(err) {
 				continue // not committed yet: shards are still arriving
 			}
-			if errors.Is(err, store.ErrInvalid) || store.IsNotFound(err) {
-				// A manifest that names a missing shard, or is not JSON.
-				ix.mu.Lock()
-				ix.bad[id] = true
-				ix.mu.Unlock()
-				onBad(id, err)
+			if errors.Is(err, store.ErrIncomplete) {
+				// Another tool is still writing the manifest (cp is not
+				// atomic on a directory bucket), or it is cut off.
+				ix.backOff(id, err)
+				continue
+			}
+			if err == nil {
+				err = m.Validate(id)
+			}
+			if errors.Is(err, store.ErrInvalid) {
+				ix.reject(id, err, onBad)
 				continue
 			}
 			if err != nil {
 				return n, err
 			}
+			ix.mu.Lock()
+			delete(ix.retry, id)
+			ix.mu.Unlock()
 			ok, err := ix.publish(ctx, m)
 			if err != nil {
 				return n, err
@@ -240,8 +285,52 @@ func (ix *index) discover(ctx context.Context, days []string, onBad func(id stri
 	return n, nil
 }
 
-// publish appends a run to the log unless it is there already. It returns
-// whether this call appended it.
+// waiting reports whether the incomplete manifest of run id is not due
+// for another read at this scan.
+func (ix *index) waiting(id string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	b := ix.retry[id]
+	if b == nil || b.skip == 0 {
+		return false
+	}
+	b.skip--
+	return true
+}
+
+// backOff notes that the manifest of run id is not complete JSON: it is
+// read again at a later scan, up to maxManifestWait scans later. The first
+// time is logged.
+func (ix *index) backOff(id string, err error) {
+	ix.mu.Lock()
+	b := ix.retry[id]
+	first := b == nil
+	if first {
+		b = &backoff{}
+		ix.retry[id] = b
+	}
+	b.wait = min(max(2*b.wait, 1), maxManifestWait)
+	b.skip = b.wait - 1
+	ix.mu.Unlock()
+	if first {
+		ix.log.Warn("committed run's manifest is not complete JSON (still being written?); retrying at later scans", "run_id", id, "err", err)
+	}
+}
+
+// reject records that run id has an invalid manifest: it is not published
+// and is reported once, to onBad and in publisher_manifests_rejected_total.
+func (ix *index) reject(id string, err error, onBad func(string, error)) {
+	ix.mu.Lock()
+	ix.bad[id] = true
+	delete(ix.retry, id)
+	ix.mu.Unlock()
+	ix.rejected.Inc()
+	onBad(id, err)
+}
+
+// publish appends a run to the log unless it is there already, and
+// commits the entry with the run's marker. It returns whether this call
+// published the run (false when its entry turned out void).
 func (ix *index) publish(ctx context.Context, m *store.Manifest) (bool, error) {
 	ix.appendMu.Lock()
 	defer ix.appendMu.Unlock()
@@ -264,13 +353,22 @@ func (ix *index) publish(ctx context.Context, m *store.Manifest) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if err := ix.b.MarkPublished(ctx, m.RunID, seq); err != nil {
+		// The marker commits the entry. If the run has one already, an
+		// earlier append of it counts (its publisher died before its
+		// marker, then a reader committed it) and this entry is void.
+		ok, err := ix.b.CommitLogEntry(ctx, store.LogEntry{Seq: seq, RunID: m.RunID})
+		if err != nil {
 			return false, err
 		}
+		r := &run{seq: seq, void: true}
+		if ok {
+			r = newRun(seq, m)
+		}
 		ix.mu.Lock()
-		ix.addLocked([]*run{newRun(seq, m)})
+		ix.addLocked([]*run{r})
+		ix.marked[m.RunID] = true
 		ix.mu.Unlock()
-		return true, nil
+		return ok, nil
 	}
 }
 
@@ -302,9 +400,15 @@ func (ix *index) page(ctx context.Context, k int64) ([]*run, bool, error) {
 	if ok {
 		return runs, true, nil
 	}
-	runs, err := ix.readRuns(ctx, (k-1)*ix.pageSize+1, k*ix.pageSize)
+	all, err := ix.readRuns(ctx, (k-1)*ix.pageSize+1, k*ix.pageSize)
 	if err != nil {
 		return nil, false, fmt.Errorf("serve: load archive page %d: %w", k, err)
+	}
+	runs = all[:0]
+	for _, r := range all {
+		if !r.void {
+			runs = append(runs, r)
+		}
 	}
 	sort.Slice(runs, func(i, j int) bool { return runs[i].seq > runs[j].seq })
 	ix.pagesMu.Lock()
@@ -327,7 +431,8 @@ func (ix *index) currentVersion() int64 {
 	return ix.version
 }
 
-// count is the number of published runs.
+// count is the number of published runs: the entries of the log, void
+// ones included (there are none unless a publisher died mid-append).
 func (ix *index) count() int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()

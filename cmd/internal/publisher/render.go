@@ -3,10 +3,12 @@ package publisher
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
@@ -81,6 +83,9 @@ type renderer struct {
 	author   string
 	maxAge   time.Duration
 	pageSize int64
+	log      *slog.Logger // of entries left out; nil discards
+
+	skipped sync.Map // run ids of entries left out and logged
 }
 
 func (rd *renderer) subscription(runs []*run, archivedPages int64, f filter) (*feed.Document, error) {
@@ -135,14 +140,27 @@ func (rd *renderer) newFeed(title, q string) *feed.Feed {
 
 // encode adds the matching runs as entries and encodes the document. Its
 // updated time is the newest entry's, or the Unix epoch for no entries, so
-// that it depends on the runs alone.
+// that it depends on the runs alone. An entry that cannot be encoded (a
+// run published before the publisher validated manifests, or by an older
+// replica) is left out and logged once, so that it never fails the whole
+// document; so is a second entry of one run.
 func (rd *renderer) encode(fd *feed.Feed, runs []*run, f filter) ([]byte, time.Time, error) {
 	fd.Updated = time.Unix(0, 0).UTC()
+	ids := make(map[string]bool, len(runs))
 	for _, r := range runs {
 		if !f.match(r) {
 			continue
 		}
 		e := rd.entry(r)
+		err := e.Validate()
+		if err == nil && ids[e.ID] {
+			err = fmt.Errorf("entry %s already in the document", e.ID)
+		}
+		if err != nil {
+			rd.skip(r, err)
+			continue
+		}
+		ids[e.ID] = true
 		if e.Updated.After(fd.Updated) {
 			fd.Updated = e.Updated
 		}
@@ -153,6 +171,14 @@ func (rd *renderer) encode(fd *feed.Feed, runs []*run, f filter) ([]byte, time.T
 		return nil, time.Time{}, fmt.Errorf("serve: render feed: %w", err)
 	}
 	return buf.Bytes(), fd.Updated, nil
+}
+
+// skip logs, once per run, that r's entry is left out of documents.
+func (rd *renderer) skip(r *run, err error) {
+	if _, logged := rd.skipped.LoadOrStore(r.m.RunID, true); logged || rd.log == nil {
+		return
+	}
+	rd.log.Error("run left out of the feed: its entry cannot be encoded", "run_id", r.m.RunID, "seq", r.seq, "err", err)
 }
 
 func (rd *renderer) entry(r *run) feed.Entry {

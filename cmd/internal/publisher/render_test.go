@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -55,4 +56,49 @@ func TestRenderer_Golden(t *testing.T) {
 		bodies = append(bodies, doc.Body)
 	}
 	feedtest.Jing(t, bodies...)
+}
+
+// An entry that fails to encode is left out of the document and logged;
+// the other entries are served.
+func TestRenderer_SkipsUnencodableEntry(t *testing.T) {
+	var logs logBuffer
+	rd := &renderer{baseURL: "https://results.example.org", author: "wptfeed publisher", maxAge: time.Second, pageSize: 3, log: logs.logger()}
+	t0 := time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
+	good := goldenRuns()
+	bad := []*run{
+		// Forced past validation: what an older publisher may have logged.
+		newRun(10, &store.Manifest{RunID: "20261127T130000Z-year0", Uploaded: t0, TimeStart: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+			Shards: []store.Shard{{Name: "s.json"}}}),
+		newRun(11, &store.Manifest{RunID: "20261127T130001Z-nothex", Uploaded: t0, Shards: []store.Shard{{Name: "s.json", SHA256: "xyz"}}}),
+		newRun(12, &store.Manifest{RunID: "20261127T130002Z-emptylabel", Uploaded: t0, Labels: []string{""}, Shards: []store.Shard{{Name: "s.json"}}}),
+		newRun(13, &store.Manifest{RunID: "20261127T130003Z-negative", Uploaded: t0, Shards: []store.Shard{{Name: "s.json", Size: -1}}}),
+		// The same run twice (a log written before markers were commits).
+		newRun(14, good[0].m),
+	}
+	runs := append(bad, good...)
+	for _, render := range []func() (*feed.Document, error){
+		func() (*feed.Document, error) { return rd.subscription(runs, 0, filter{}) },
+		func() (*feed.Document, error) { return rd.archive(1, runs, filter{}) },
+	} {
+		doc, err := render()
+		if err != nil {
+			t.Fatalf("render: %v", err)
+		}
+		feedtest.Jing(t, doc.Body)
+		f, err := feed.Parse(bytes.NewReader(doc.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Entries) != len(good) {
+			t.Errorf("%d entries, want the %d good ones", len(f.Entries), len(good))
+		}
+		if !doc.LastModified.Equal(good[0].m.Uploaded) {
+			t.Errorf("updated %v, want the newest good entry's %v", doc.LastModified, good[0].m.Uploaded)
+		}
+	}
+	for _, r := range bad[:4] {
+		if e := logs.lines("level=ERROR", r.m.RunID); len(e) != 1 {
+			t.Errorf("run %s: %d errors logged, want 1 (once per run)", r.m.RunID, len(e))
+		}
+	}
 }

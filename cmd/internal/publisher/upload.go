@@ -43,7 +43,9 @@ func (c *UploadConfig) Validate() error {
 
 // Upload validates the files as the shards of one run, stores them and
 // commits the run with its manifest. It returns the new run id. A file that
-// is not a valid report yields a *report.Error naming it, before anything is
+// is not a valid report yields a *report.Error naming it, and a run whose
+// metadata or labels break the manifest rules (store.Manifest.Validate) an
+// error naming the files and wrapping store.ErrInvalid, before anything is
 // written.
 func Upload(ctx context.Context, cfg UploadConfig, progress io.Writer) (string, error) {
 	shards := make([]report.Shard, len(cfg.Files))
@@ -58,11 +60,6 @@ func Upload(ctx context.Context, cfg UploadConfig, progress io.Writer) (string, 
 	if err != nil {
 		return "", err
 	}
-	b, err := store.Open(ctx, cfg.Bucket)
-	if err != nil {
-		return "", err
-	}
-	defer b.Close()
 
 	now := time.Now
 	if cfg.Now != nil {
@@ -84,6 +81,21 @@ func Upload(ctx context.Context, cfg UploadConfig, progress io.Writer) (string, 
 		TimeStart:      res.TimeStart,
 		TimeEnd:        res.TimeEnd,
 	}
+	// Every value that reaches the feed is checked before anything is
+	// written; sizes and hashes are the store's own.
+	for i := range cfg.Files {
+		m.Shards = append(m.Shards, store.Shard{Name: store.ShardName(i)})
+	}
+	if err := checkManifest(m, cfg.Files); err != nil {
+		return "", err
+	}
+	m.Shards = m.Shards[:0]
+
+	b, err := store.Open(ctx, cfg.Bucket)
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
 	for i, name := range cfg.Files {
 		s, err := putFile(ctx, b, runID, store.ShardName(i), name)
 		if err != nil {
