@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"gocloud.dev/blob"
@@ -524,29 +525,163 @@ func ContentType(key string) string { return contentType(key, "") }
 // write in progress). Listings never show them; this only frees space. It
 // returns how many it removed; other drivers have none.
 func (b *Bucket) RemoveStaleTemp(ctx context.Context, age time.Duration) (int, error) {
-	if b.dir == "" {
-		return 0, nil
-	}
 	n := 0
 	cutoff := time.Now().Add(-age)
-	err := filepath.WalkDir(b.dir, func(p string, d os.DirEntry, err error) error {
+	err := b.TempFiles(ctx, "", func(o Object) bool {
+		if o.ModTime.Before(cutoff) && b.RemoveTemp(ctx, o.Key) == nil {
+			n++
+		}
+		return true
+	})
+	return n, err
+}
+
+// TempFiles calls fn, in no particular order, for each temp file under
+// prefix ("" for all) of a file bucket: the files of local writes in
+// progress or interrupted by a crash, whose names end in ".tmp" and which
+// List never shows. Key is the file's path in the bucket, with "/"; Size
+// and ModTime are the file's. fn returning false stops the walk. Other
+// drivers write no temp files: an interrupted write leaves nothing (on S3,
+// an incomplete multipart upload, which a lifecycle rule removes).
+func (b *Bucket) TempFiles(ctx context.Context, prefix string, fn func(Object) bool) error {
+	if b.dir == "" {
+		return nil
+	}
+	root := b.dir
+	if prefix != "" {
+		root = filepath.Join(b.dir, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
+	}
+	stop := errors.New("stop")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return nil // vanished while walking
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if d.IsDir() || !strings.HasSuffix(p, ".tmp") {
 			return nil
 		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
-			if os.Remove(p) == nil {
-				n++
-			}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		rel, err := filepath.Rel(b.dir, p)
+		if err != nil {
+			return nil
+		}
+		if !fn(Object{Key: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()}) {
+			return stop
 		}
 		return nil
 	})
-	return n, err
+	if err == stop {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: list temp files: %w", err)
+	}
+	return nil
+}
+
+// RemoveTemp removes the temp file key of a file bucket (as TempFiles
+// names it). A missing file is not an error; a key that does not end in
+// ".tmp" is ErrInvalid.
+func (b *Bucket) RemoveTemp(ctx context.Context, key string) error {
+	if b.dir == "" {
+		return nil
+	}
+	path, err := b.filePath(key)
+	if err != nil || !strings.HasSuffix(key, ".tmp") {
+		return fmt.Errorf("store: remove temp file %q: %w", key, ErrInvalid)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: remove temp file %q: %w", key, err)
+	}
+	return nil
+}
+
+// EmptyDirs calls fn for each empty directory of a file bucket at or
+// below prefix (a key prefix ending in "/"), children before their
+// parents, with Key its prefix (ending in "/"), IsDir set and ModTime the
+// directory's. Emptiness is checked when fn is called, so a directory
+// whose children fn removed (RemoveDir) is reported after them. Object
+// stores have no directories: there are none. fn returning false stops.
+func (b *Bucket) EmptyDirs(ctx context.Context, prefix string, fn func(Object) bool) error {
+	if b.dir == "" {
+		return nil
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("store: empty directories of %q: %w", prefix, ErrInvalid)
+	}
+	root, err := b.filePath(strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return err
+	}
+	var dirs []string // in walk (pre-)order: parents before children
+	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil // vanished while walking, or a file
+		}
+		dirs = append(dirs, p)
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("store: empty directories of %q: %w", prefix, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(dirs[i])
+		if err != nil {
+			continue
+		}
+		names, _ := f.Readdirnames(1)
+		fi, err := f.Stat()
+		f.Close()
+		if len(names) > 0 || err != nil {
+			continue
+		}
+		rel, _ := filepath.Rel(b.dir, dirs[i])
+		if !fn(Object{Key: filepath.ToSlash(rel) + "/", IsDir: true, ModTime: fi.ModTime()}) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// RemoveDir removes the directory of a file bucket at prefix (a key
+// prefix ending in "/") if it is empty, and reports whether it did. A
+// directory that is not empty, or missing, is left as it is, without
+// error: a write under it may have just begun (and writes remake the
+// directories they need). Object stores have no directories: it does
+// nothing.
+func (b *Bucket) RemoveDir(ctx context.Context, prefix string) (bool, error) {
+	if b.dir == "" {
+		return false, nil
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		return false, fmt.Errorf("store: remove directory %q: %w", prefix, ErrInvalid)
+	}
+	path, err := b.filePath(strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := b.fault("delete", prefix); err != nil {
+		return false, err
+	}
+	b.dirs.Delete(path)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return false, nil
+		}
+		return false, fmt.Errorf("store: remove directory %q: %w", prefix, err)
+	}
+	return true, nil
 }
 
 // retry runs op again while it fails with a temporary error: three more

@@ -4,6 +4,9 @@
 //   - the server skeleton (NewServer): a logger, a mux whose routes are
 //     counted and timed (Route, RequestMetrics), a Prometheus registry
 //     served at GET /metrics, GET /healthz, and graceful serving (Serve);
+//   - how long servers wait on clients (Timeouts, with its flags:
+//     AddTimeoutFlags): stalled headers, bodies and readers, and idle
+//     connections, are cut; no request is bounded by its total time;
 //   - the one table from errors to HTTP statuses (Status) and the error
 //     answers built on it (Error for text, ErrorJSON for JSON APIs);
 //   - reading a secret from a file (ReadToken), the logger of the commands

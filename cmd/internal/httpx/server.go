@@ -27,6 +27,9 @@ type Server struct {
 	// of RequestMetrics; the server registers its own metrics in it. It is
 	// served at GET /metrics.
 	Registry *prometheus.Registry
+	// Timeouts bound how long Serve waits on clients; NewServer sets
+	// DefaultTimeouts. Change them before Serve.
+	Timeouts Timeouts
 
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
@@ -40,7 +43,7 @@ func NewServer(prefix string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Log: log, Registry: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	s := &Server{Log: log, Registry: prometheus.NewRegistry(), Timeouts: DefaultTimeouts(), mux: http.NewServeMux()}
 	s.requests, s.latency = RequestMetrics(prefix)
 	s.Registry.MustRegister(s.requests, s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -79,13 +82,12 @@ const shutdownTimeout = 5 * time.Second
 // Serve serves s on ln until ctx ends, then shuts down gracefully (waiting
 // up to 5 s for requests in flight, whose contexts derive from ctx) and
 // returns nil. It closes ln. It returns the error of http.Server.Serve when
-// serving fails first. Headers must arrive within 10 s.
+// serving fails first. It waits on clients as s.Timeouts allow (see
+// Timeouts): a stalled header, body or reader, or an idle connection, is
+// cut; a slow but steady transfer never is.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := s.Timeouts.server(s)
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -11,12 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
+	"github.com/wptfeed/wptfeed/store"
 )
 
 // DefaultBucket is where both programs keep data when no bucket is given.
 const DefaultBucket = "wpt-data/raw"
 
-// NewCommand returns the publisher command line: `upload` and `serve`.
+// NewCommand returns the publisher command line: `upload`, `serve` and
+// `gc`.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "publisher",
@@ -26,8 +28,42 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newUploadCmd(stdout, stderr), newServeCmd(stderr))
+	root.AddCommand(newUploadCmd(stdout, stderr), newServeCmd(stderr), newGCCmd(stdout))
 	return root
+}
+
+func newGCCmd(stdout io.Writer) *cobra.Command {
+	cfg := DefaultGCConfig()
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove what uploads left behind in the raw bucket: run folders without a manifest, temp files",
+		Long: `gc removes from the raw bucket, once older than --older-than, the run folders
+that have no manifest (uploads refused by an older publisher, or cut off by a
+crash: every object of the folder written that long ago), the temp files of
+interrupted writes to a directory bucket, and empty folders. A run folder with
+a manifest is never touched. It prints what it removes; with --dry-run it
+prints what it would remove and removes nothing. The age must be at least 1h
+(a younger folder may be an upload in progress) and should exceed the longest
+pause between two writes of an upload.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			b, err := store.Open(cmd.Context(), cfg.Bucket)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			_, err = GC(cmd.Context(), b, cfg, stdout)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Bucket, "bucket", cfg.Bucket, "raw bucket URL or directory")
+	f.DurationVar(&cfg.OlderThan, "older-than", cfg.OlderThan, "remove only what was last written longer ago than this (at least 1h)")
+	f.BoolVar(&cfg.DryRun, "dry-run", false, "print what would be removed; remove nothing")
+	return cmd
 }
 
 func newUploadCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -105,5 +141,6 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.Credentials, "credentials", "", "htpasswd file (bcrypt, htpasswd -B) of the users who may POST runs to "+UploadPath+"; reloaded when it changes; without it the endpoint is off")
 	f.Int64Var(&cfg.MaxUpload, "max-upload", cfg.MaxUpload, "most bytes one upload request may send (and make the server fetch)")
 	f.StringArrayVar(&cfg.UploadOrigins, "upload-allow-origin", nil, "origin (scheme://host[:port]) that uploads may name in result_url (repeatable; default none: result_url refused)")
+	httpx.AddTimeoutFlags(f, &cfg.Timeouts)
 	return cmd
 }

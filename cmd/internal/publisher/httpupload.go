@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -153,12 +154,25 @@ func refuse(code int, format string, args ...any) error {
 	return &uploadError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// storageError is a failure of the bucket on the upload path (storing a
+// shard, reading it back, committing the run): whatever the cause (an
+// outage, a read-only or full file system, a permission), the runner is
+// told 503 with Retry-After: the run may be sent again later.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+// retryAfter is the Retry-After of a 503: seconds.
+const retryAfter = "30"
+
 // uploadStatus maps an upload's error to its HTTP status; what is not
 // specific to uploads goes to the servers' one table, httpx.Status.
 func uploadStatus(err error) int {
 	var ue *uploadError
 	var tooLarge *http.MaxBytesError
 	var invalid *report.Error
+	var se *storageError
 	switch {
 	case errors.As(err, &ue):
 		return ue.code
@@ -166,6 +180,8 @@ func uploadStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest
+	case errors.As(err, &se):
+		return http.StatusServiceUnavailable
 	}
 	return httpx.Status(err)
 }
@@ -198,17 +214,18 @@ func (u *uploader) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if ok, err = u.creds.check(user, password); err != nil {
 			u.s.log.Error("upload refused", "err", err)
-			http.Error(w, "upload: unavailable: the server's credentials file is unusable", http.StatusServiceUnavailable)
+			w.Header().Set("Retry-After", retryAfter)
+			refuseUnread(w, "upload: unavailable: the server's credentials file is unusable", http.StatusServiceUnavailable)
 			return
 		}
 	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="wptfeed upload", charset="UTF-8"`)
-		http.Error(w, "upload: valid credentials required (HTTP Basic authentication)", http.StatusUnauthorized)
+		refuseUnread(w, "upload: valid credentials required (HTTP Basic authentication)", http.StatusUnauthorized)
 		return
 	}
 	if r.ContentLength > u.max {
-		http.Error(w, fmt.Sprintf("upload: request of %d bytes larger than the server's limit of %d bytes (--max-upload)", r.ContentLength, u.max), http.StatusRequestEntityTooLarge)
+		refuseUnread(w, fmt.Sprintf("upload: request of %d bytes larger than the server's limit of %d bytes (--max-upload)", r.ContentLength, u.max), http.StatusRequestEntityTooLarge)
 		return
 	}
 	t := u.s.now().UTC().Truncate(time.Microsecond)
@@ -216,12 +233,18 @@ func (u *uploader) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := up.run(w, t)
 	if err != nil {
 		code := uploadStatus(err)
-		if r.Context().Err() != nil {
+		if r.Context().Err() != nil && code != http.StatusRequestTimeout {
+			// Answered all the same: nobody reads it, but the route's
+			// metrics count a failure, not net/http's implicit 200.
 			u.s.log.Info("upload aborted by the runner", "user", user, "run_id", up.runID, "err", err)
+			http.Error(w, "upload: aborted", http.StatusBadRequest)
 			return
 		}
 		if code >= 500 {
 			u.s.log.Error("upload failed", "user", user, "run_id", up.runID, "err", err)
+			if code == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", retryAfter)
+			}
 			http.Error(w, http.StatusText(code), code)
 			return
 		}
@@ -253,12 +276,20 @@ func (up *upload) run(w http.ResponseWriter, t time.Time) (*uploadResponse, erro
 		m, err = up.validate(ctx, t)
 	}
 	if err == nil {
+		err = checkManifest(m, up.names) // every value that reaches the feed (checks.go)
+	}
+	if err == nil {
 		if err = up.u.s.bucket.PutManifest(ctx, up.runID, m); err != nil {
-			err = fmt.Errorf("upload: commit run %s: %w", up.runID, err)
+			err = &storageError{fmt.Errorf("upload: commit run %s: %w", up.runID, err)}
 		}
 	}
 	if err != nil {
 		abandon(up.u.s.bucket, up.runID, up.shards)
+		// Nothing left behind: not even the run's (empty) directory in a
+		// file bucket, which scans would otherwise list.
+		if _, derr := up.u.s.bucket.RemoveDir(context.WithoutCancel(ctx), store.RunPrefix(up.runID)); derr != nil {
+			up.u.s.log.Warn("refused upload's directory not removed; publisher gc will", "run_id", up.runID, "err", derr)
+		}
 		return nil, err
 	}
 	up.u.s.publishNow(ctx, m)
@@ -366,14 +397,27 @@ func (up *upload) readField(name string, p *multipart.Part) (string, error) {
 	return string(b), nil
 }
 
-// readError classifies an error reading the request body: too large, or
-// a malformed or cut-off body.
+// readError classifies an error reading the request body: too large, a
+// body that stopped coming (the server's --read-timeout), or a malformed
+// or cut-off body.
 func (up *upload) readError(what string, err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return fmt.Errorf("upload: read %s: %w", what, err)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return refuse(http.StatusRequestTimeout, "upload: read %s: the request body stopped coming (see --read-timeout)", what)
+	}
 	return refuse(http.StatusBadRequest, "upload: read %s: %v", what, err)
+}
+
+// refuseUnread answers a request whose body was not read: the connection
+// is closed after the answer, so that the body is never read (net/http
+// would otherwise read up to 256 KiB of it, at the client's pace, to keep
+// the connection).
+func refuseUnread(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, code)
 }
 
 // sourceError is a failure to read the report being stored, as opposed to
@@ -399,7 +443,7 @@ func (up *upload) store(name string, r io.Reader) error {
 		if src.err != nil {
 			return &sourceError{src.err}
 		}
-		return fmt.Errorf("upload: store %s as %s: %w", name, shard, err)
+		return &storageError{fmt.Errorf("upload: store %s as %s: %w", name, shard, err)}
 	}
 	up.shards = append(up.shards, s)
 	up.names = append(up.names, name)
@@ -461,7 +505,11 @@ func (up *upload) validate(ctx context.Context, t time.Time) (*store.Manifest, e
 	shards := make([]report.Shard, len(up.shards))
 	for i, s := range up.shards {
 		shards[i] = report.Shard{Name: up.names[i], Open: func() (io.ReadCloser, error) {
-			return b.OpenShard(ctx, up.runID, s.Name)
+			rc, err := b.OpenShard(ctx, up.runID, s.Name)
+			if err != nil {
+				return nil, &storageError{fmt.Errorf("upload: read back %s: %w", s.Name, err)}
+			}
+			return storageReader{rc}, nil
 		}}
 	}
 	// As wpt.fyi's receiver does, the uploader's name is one of the labels.
@@ -525,6 +573,18 @@ func (s *Server) publishNow(ctx context.Context, m *store.Manifest) {
 		s.m.runs.Set(float64(s.idx.count()))
 		s.notify.poke()
 	}
+}
+
+// storageReader marks the read errors of a stored shard as storage
+// failures.
+type storageReader struct{ io.ReadCloser }
+
+func (r storageReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &storageError{err}
+	}
+	return n, err
 }
 
 // countingReader counts the bytes read through it.

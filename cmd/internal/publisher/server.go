@@ -39,6 +39,9 @@ type ServerConfig struct {
 	Credentials   string
 	MaxUpload     int64    // bytes per upload request; 0 = DefaultMaxUpload
 	UploadOrigins []string // origins result_url may name; none = result_url refused
+	// Timeouts bound how long the server waits on clients (see
+	// httpx.Timeouts); the zero value means httpx.DefaultTimeouts.
+	Timeouts httpx.Timeouts
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -53,6 +56,7 @@ func DefaultServerConfig() ServerConfig {
 		PageSize:     100,
 		Author:       "wptfeed publisher",
 		MaxUpload:    DefaultMaxUpload,
+		Timeouts:     httpx.DefaultTimeouts(),
 	}
 }
 
@@ -77,6 +81,9 @@ func (c *ServerConfig) Validate() error {
 		if err := httpx.CheckBaseURL(c.BaseURL); err != nil {
 			return fmt.Errorf("serve: --base-url %w", err)
 		}
+	}
+	if err := c.Timeouts.Validate(); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
 }
@@ -117,6 +124,9 @@ const maxCachedArchives = 512
 func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...store.Option) (*Server, error) {
 	hs := httpx.NewServer("publisher", log)
 	log = hs.Log
+	if cfg.Timeouts != (httpx.Timeouts{}) {
+		hs.Timeouts = cfg.Timeouts
+	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 100
 	}
@@ -157,6 +167,7 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 		subs:    map[string]*cachedDoc{},
 		archive: map[string]*feed.Document{},
 	}
+	s.instrument(hs.Registry) // manifest checks: log and publisher_manifests_rejected_total
 	if s.up, err = newUploader(s); err != nil {
 		s.Close()
 		return nil, err
@@ -412,16 +423,10 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := store.ShardKey(id, name)
-	etag := ""
 	if name != store.ManifestName {
 		listed := false
 		for _, sh := range m.Shards {
-			if sh.Name == name {
-				listed = true
-				if sh.SHA256 != "" {
-					etag = `"sha256-` + sh.SHA256 + `"`
-				}
-			}
+			listed = listed || sh.Name == name
 		}
 		if !listed {
 			http.Error(w, "run "+id+" has no shard "+name, http.StatusNotFound)
@@ -449,16 +454,45 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 		s.http.Error(w, r, err)
 		return
 	}
-	if etag == "" && strings.HasPrefix(a.ETag, `"`) {
-		etag = a.ETag
-	}
 	rs := s.bucket.ReadSeeker(r.Context(), key, a.Size)
 	defer rs.Close()
 	w.Header().Set("Content-Type", store.ContentType(key))
-	if etag != "" {
+	if etag := entityTag(a); etag != "" {
 		w.Header().Set("ETag", etag)
 	}
-	// A committed run's files never change.
+	// A committed run's files never change (if they are replaced anyway,
+	// they are served as stored, under a new entity tag, and the
+	// ingester, which checks them against the manifest, refuses them).
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, "", a.ModTime, rs)
+}
+
+// entityTag is the ETag of an object as served: one that describes the
+// stored bytes, never the manifest's checksum (which says what the bytes
+// should be, not what they are). It is the storage's own entity tag
+// (quoted if the driver gives it bare, as GCS does), else one made of the
+// object's modification time and size; "" if the store reports neither.
+func entityTag(a store.Attrs) string {
+	t := a.ETag
+	if q := strings.TrimPrefix(t, "W/"); len(q) >= 2 && q[0] == '"' && q[len(q)-1] == '"' && etagChars(q[1:len(q)-1]) {
+		return t
+	}
+	if t != "" && etagChars(t) {
+		return `"` + t + `"`
+	}
+	if a.ModTime.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf(`"%x-%x"`, a.ModTime.UnixNano(), a.Size)
+}
+
+// etagChars reports whether s holds only the characters of an entity
+// tag's opaque part (RFC 9110 §8.8.3: etagc, without obs-text).
+func etagChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c == '"' || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
