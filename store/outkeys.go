@@ -68,9 +68,12 @@ func ArchiveStateKey(archiveURL string) string {
 	return statePrefix + "archives/" + urlHash(archiveURL) + ".json"
 }
 
+// MissingStatePrefix is the prefix of every MissingStateKey.
+const MissingStatePrefix = statePrefix + "missing/"
+
 // MissingStateKey is the key of the count of polls that found an
 // enclosure of a run missing.
-func MissingStateKey(runID string) string { return statePrefix + "missing/" + runID + ".json" }
+func MissingStateKey(runID string) string { return MissingStatePrefix + runID + ".json" }
 
 // SkippedStateKey is the key of the record of history a capped catch-up
 // walk did not read, from the archive at archiveURL on.
@@ -78,8 +81,11 @@ func SkippedStateKey(archiveURL string) string {
 	return statePrefix + "skipped/" + urlHash(archiveURL) + ".json"
 }
 
+// LeasesPrefix is the prefix of every run's lease generations.
+const LeasesPrefix = statePrefix + "leases/"
+
 // LeasePrefix is the prefix of a run's lease generations, ending in "/".
-func LeasePrefix(runID string) string { return statePrefix + "leases/" + runID + "/" }
+func LeasePrefix(runID string) string { return LeasesPrefix + runID + "/" }
 
 // LeaseKey is the key of generation g of a run's lease.
 func LeaseKey(runID string, g int64) string {

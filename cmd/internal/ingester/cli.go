@@ -29,7 +29,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(stderr), newProcessCmd(stdout, stderr), newServeCmd(stderr))
+	root.AddCommand(newRunCmd(stderr), newProcessCmd(stdout, stderr), newServeCmd(stderr), newGCCmd(stdout))
 	return root
 }
 
@@ -93,6 +93,7 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a run's claim lasts unless renewed (a crashed ingester's runs are taken over after it)")
 	f.StringVar(&cfg.Listen, "listen", "", "HOST:PORT to serve POST /api/notify (push) and /metrics on")
 	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token that POST /api/notify requires")
+	httpx.AddTimeoutFlags(f, &cfg.ServerTimeouts)
 	addLimitFlags(f, &cfg.Limits)
 	return cmd
 }
@@ -152,4 +153,41 @@ func addLimitFlags(f *pflag.FlagSet, l *report.Limits) {
 	f.Float64Var(&l.MaxRatio, "max-gzip-ratio", l.MaxRatio, "largest gzip expansion ratio (a bigger one is refused as a gzip bomb)")
 	f.IntVar(&l.MaxDepth, "max-json-depth", l.MaxDepth, "deepest JSON nesting")
 	f.IntVar(&l.MaxString, "max-string-bytes", l.MaxString, "longest JSON string, in bytes")
+}
+
+func newGCCmd(stdout io.Writer) *cobra.Command {
+	cfg := poll.GCConfig{OlderThan: poll.DefaultGCAge}
+	out := DefaultOut
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove ingester state nobody needs any more from the out bucket: leases of finished runs, temp files",
+		Long: `gc removes from the out bucket, once last written longer ago than
+--older-than, the lease generations of runs that have a status record (or
+whose last claim expired), the counts of missing enclosures of runs that have
+one, and the temp files of interrupted writes to a directory bucket. It never
+touches a status record, an output or the poll state. It prints what it
+removes; with --dry-run it prints what it would remove and removes nothing.
+The age must be at least 1h.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("gc: --out is empty")
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			b, err := store.Open(cmd.Context(), out)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			_, err = poll.GC(cmd.Context(), b, cfg, stdout)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", out, "dashboard bucket URL or directory")
+	f.DurationVar(&cfg.OlderThan, "older-than", cfg.OlderThan, "remove only what was last written longer ago than this (at least 1h)")
+	f.BoolVar(&cfg.DryRun, "dry-run", false, "print what would be removed; remove nothing")
+	return cmd
 }

@@ -60,5 +60,6 @@ are gzip-compressed when accepted and may be cached for --scan-interval.`,
 	f.DurationVar(&cfg.ScanInterval, "scan-interval", cfg.ScanInterval, "how often new status records of today's and yesterday's runs are looked for (also the feed's max-age)")
 	f.DurationVar(&cfg.FullScan, "full-scan-interval", cfg.FullScan, "how often all status records are listed, for runs with older ids (a catch-up)")
 	f.IntVar(&cfg.MaxEntries, "max-entries", cfg.MaxEntries, "entries of the feed, newest first (of each filtered view too)")
+	httpx.AddTimeoutFlags(f, &cfg.Timeouts)
 	return cmd
 }

@@ -52,9 +52,10 @@ type Config struct {
 	MissingRetries int   // polls an enclosure may answer 404 before the run is INVALID
 	AllowOrigins   []string
 	LeaseTTL       time.Duration
-	Holder         string // lease holder name; default host name and a random suffix
-	Listen         string // serve /api/notify and /metrics here; "" = off
-	NotifyToken    string // bearer token for /api/notify (from --notify-token-file)
+	Holder         string         // lease holder name; default host name and a random suffix
+	Listen         string         // serve /api/notify and /metrics here; "" = off
+	NotifyToken    string         // bearer token for /api/notify (from --notify-token-file)
+	ServerTimeouts httpx.Timeouts // of the --listen server
 }
 
 // DefaultConfig returns the defaults of `ingester run`.
@@ -74,11 +75,15 @@ func DefaultConfig() Config {
 		MaxEnclosure:   1 << 30,
 		MissingRetries: 5,
 		LeaseTTL:       30 * time.Second,
+		ServerTimeouts: httpx.DefaultTimeouts(),
 	}
 }
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	if err := c.ServerTimeouts.Validate(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	u, err := url.Parse(c.Feed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("run: --feed %q is not an http(s) URL", c.Feed)
@@ -152,6 +157,7 @@ func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
 		notify:  make(chan struct{}, 1),
 		done:    map[string]bool{},
 	}
+	ing.srv.Timeouts = cfg.ServerTimeouts
 	ing.m = newMetrics(ing.srv.Registry)
 	ing.srv.Route("POST /api/notify", ing.serveNotify)
 	if o, err := parseOrigin(cfg.Feed); err == nil {

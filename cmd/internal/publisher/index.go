@@ -217,7 +217,7 @@ func (ix *index) addLocked(runs []*run) {
 
 // discover publishes the committed runs of the given days that the log
 // does not hold yet, in run id order. It returns how many it published.
-func (ix *index) discover(ctx context.Context, days []string, onBad func(id string, err error)) (int, error) {
+func (ix *index) discover(ctx context.Context, days []string, probeAfter time.Time, onBad func(id string, err error)) (int, error) {
 	n := 0
 	for _, day := range days {
 		// One listing of the day's run directories (not of every file in
@@ -229,9 +229,13 @@ func (ix *index) discover(ctx context.Context, days []string, onBad func(id stri
 		var todo []string
 		ix.mu.RLock()
 		for _, id := range ids {
-			if _, ok := ix.known[id]; !ok && !ix.bad[id] && !ix.marked[id] {
-				todo = append(todo, id)
+			if _, ok := ix.known[id]; ok || ix.bad[id] || ix.marked[id] {
+				continue
 			}
+			if t, err := store.RunTime(id); err == nil && t.Before(probeAfter) {
+				continue // left to full scans
+			}
+			todo = append(todo, id)
 		}
 		ix.mu.RUnlock()
 		if len(todo) == 0 {

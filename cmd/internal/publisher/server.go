@@ -276,11 +276,11 @@ func (s *Server) Scan(ctx context.Context, full bool) error {
 			return err
 		}
 		for _, d := range days {
-			if err := s.scanDays(ctx, []string{d}); err != nil {
+			if err := s.scanDays(ctx, []string{d}, time.Time{}); err != nil {
 				return err
 			}
 		}
-	} else if err := s.scanDays(ctx, recentDays(s.now())); err != nil {
+	} else if err := s.scanDays(ctx, recentDays(s.now()), s.now().Add(-MinGCAge)); err != nil {
 		return err
 	}
 	d := time.Since(start)
@@ -294,14 +294,18 @@ func (s *Server) Scan(ctx context.Context, full bool) error {
 	return nil
 }
 
-func (s *Server) scanDays(ctx context.Context, days []string) error {
+// scanDays publishes the new committed runs of days. Runs whose ids are
+// older than probeAfter are not probed: a quick scan leaves the folders of
+// uploads abandoned over an hour ago (which publisher gc removes) to the
+// full scans.
+func (s *Server) scanDays(ctx context.Context, days []string, probeAfter time.Time) error {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	synced, err := s.idx.sync(ctx)
 	if err != nil {
 		return fmt.Errorf("serve: read publication log: %w", err)
 	}
-	n, err := s.idx.discover(ctx, days, func(id string, err error) {
+	n, err := s.idx.discover(ctx, days, probeAfter, func(id string, err error) {
 		s.log.Warn("committed run has an invalid manifest; not published", "run_id", id, "err", err)
 	})
 	if n > 0 {
@@ -413,7 +417,9 @@ func (s *Server) serveRunFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such run file", http.StatusNotFound)
 		return
 	}
-	m, err := s.bucket.ReadManifest(r.Context(), id)
+	// ReadCommit, not ReadManifest: a run whose manifest names a missing
+	// shard is published, and its other files are served.
+	m, _, err := s.bucket.ReadCommit(r.Context(), id)
 	if err != nil {
 		if store.IsNotFound(err) || errors.Is(err, store.ErrInvalid) {
 			http.Error(w, "run "+id+" is not published", http.StatusNotFound)

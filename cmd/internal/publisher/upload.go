@@ -166,4 +166,5 @@ func abandon(b *store.Bucket, runID string, shards []store.Shard) {
 	for _, s := range shards {
 		_ = b.Delete(ctx, store.ShardKey(runID, s.Name))
 	}
+	_, _ = b.RemoveDir(ctx, store.RunPrefix(runID)) // the run's folder, on a directory bucket
 }

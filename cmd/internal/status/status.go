@@ -42,6 +42,7 @@ type Config struct {
 	ScanInterval time.Duration // how often today's and yesterday's records are listed; also the feed's max-age
 	FullScan     time.Duration // how often all of status/ is listed (records of runs with older ids)
 	MaxEntries   int           // entries of a feed document (each filtered view too)
+	Timeouts     httpx.Timeouts
 }
 
 // DefaultConfig returns the defaults of `ingester serve`.
@@ -51,6 +52,7 @@ func DefaultConfig() Config {
 		ScanInterval: 2 * time.Second,
 		FullScan:     time.Minute,
 		MaxEntries:   500,
+		Timeouts:     httpx.DefaultTimeouts(),
 	}
 }
 
@@ -65,6 +67,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ScanInterval <= 0 {
 		return errors.New("serve: --scan-interval must be positive")
+	}
+	if err := c.Timeouts.Validate(); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	if c.FullScan <= 0 {
 		return errors.New("serve: --full-scan-interval must be positive")
@@ -150,6 +155,7 @@ func New(ctx context.Context, cfg Config, out *store.Bucket, log *slog.Logger) (
 		seen: map[string]bool{},
 		docs: map[string]*cachedDoc{},
 	}
+	s.srv.Timeouts = cfg.Timeouts
 	s.m = newMetrics(s.srv.Registry)
 	s.routes()
 	start := time.Now()
