@@ -142,3 +142,29 @@ func TestPoller_WaitsCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestPoller_Alternates: of a feed entry's alternates, the web page
+// (text/html, which publishers list first) and the manifest (JSON) go to
+// the status record, whatever their order.
+func TestPoller_Alternates(t *testing.T) {
+	ctx := testContext(t)
+	pub := newPublisher(t)
+	e := pub.run(0)
+	page := feed.Link{Rel: "alternate", Href: "/runs/" + runID(0) + "/", Type: "text/html"}
+	e.Links = append([]feed.Link{page}, e.Links...)
+	pub.serveDoc(t, "/feed.atom", "", e)
+	b := mustOpen(t)
+	if _, err := mustNew(t, testConfig(pub.url("/feed.atom")), b).Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := readStatus(t, b, 0)
+	if !ok {
+		t.Fatal("no status record")
+	}
+	if want := pub.url("/runs/" + runID(0) + "/"); st.Page != want {
+		t.Errorf("page: got %q, want %q (resolved against the feed)", st.Page, want)
+	}
+	if want := "http://publisher.invalid/runs/" + runID(0) + "/manifest.json"; st.Manifest != want {
+		t.Errorf("manifest: got %q, want %q", st.Manifest, want)
+	}
+}

@@ -618,7 +618,7 @@ func (ing *Poller) permanent(ctx context.Context, p *pass, in process.Input, err
 	default:
 		return nil, false, nil
 	}
-	st = &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product,
+	st = &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product,
 		State: records.StateInvalid, Code: code, Error: reason}
 	out, err := ing.proc.Record(ctx, st, in.BeforeStatus)
 	if err != nil {
@@ -668,8 +668,22 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 	if in.Uploaded.IsZero() {
 		in.Uploaded = e.Updated
 	}
-	if alt := e.Link("alternate"); alt != "" {
-		in.ManifestURL = resolve(base, alt)
+	// The alternates: the run's web page (text/html) and its manifest
+	// (JSON; an untyped alternate of older publishers is the manifest).
+	for _, l := range e.Links {
+		if l.Rel != "alternate" && l.Rel != "" {
+			continue
+		}
+		switch mt, _, _ := strings.Cut(l.Type, ";"); strings.TrimSpace(mt) {
+		case "text/html", "application/xhtml+xml":
+			if in.PageURL == "" {
+				in.PageURL = resolve(base, l.Href)
+			}
+		case "application/json", "":
+			if in.ManifestURL == "" {
+				in.ManifestURL = resolve(base, l.Href)
+			}
+		}
 	}
 	encs := e.Enclosures()
 	if len(encs) == 0 {

@@ -37,6 +37,7 @@ type Input struct {
 	RunID       string
 	FeedEntry   string
 	ManifestURL string
+	PageURL     string // the run's web page at the publisher, if its feed entry links one
 	Uploaded    time.Time
 	Shards      []report.Shard
 	Raw         []records.RawShard
@@ -65,7 +66,7 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		opts.Test = sp.Add
 	}
 	res, err := report.Process(ctx, in.Shards, opts)
-	st := &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Product: in.Overrides.Product}
+	st := &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product}
 	var rerr *report.Error
 	switch {
 	case errors.As(err, &rerr):

@@ -92,6 +92,7 @@ type Status struct {
 	Warnings   []report.Warning `json:"warnings,omitempty"`
 	FeedEntry  string           `json:"feed_entry,omitempty"`
 	Manifest   string           `json:"manifest,omitempty"` // the run's manifest at the publisher
+	Page       string           `json:"page,omitempty"`     // the run's web page at the publisher
 	Product    string           `json:"product,omitempty"`
 	Labels     []string         `json:"labels,omitempty"`
 	TestRunID  int64            `json:"test_run_id,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
@@ -52,15 +53,21 @@ func newRec(st *records.Status, tr *records.TestRun, base string) *rec {
 
 	api := base + "/api/status/" + st.RunID
 	e := feed.Entry{
-		ID:      EntryID(st.RunID),
-		Title:   title(st, tr, product),
-		Updated: st.Ingested.UTC(),
-		Summary: summary(st, api),
-		Links:   []feed.Link{{Rel: "alternate", Href: api, Type: "application/json", Title: "status record"}},
+		ID:        EntryID(st.RunID),
+		Title:     title(st, tr, product),
+		Updated:   st.Ingested.UTC(),
+		Published: st.Ingested.UTC(), // when the status was recorded: records are write-once
+		Summary:   summary(st, api),
 	}
 	if st.Ingested.IsZero() {
-		e.Updated = r.Uploaded.UTC()
+		e.Updated, e.Published = r.Uploaded.UTC(), time.Time{}
 	}
+	// The run's web page first: readers take the first alternate as the
+	// entry's link, and a person wants the page, not JSON.
+	if st.Page != "" {
+		e.Links = append(e.Links, feed.Link{Rel: "alternate", Href: st.Page, Type: "text/html", Title: "run page"})
+	}
+	e.Links = append(e.Links, feed.Link{Rel: "alternate", Href: api, Type: "application/json", Title: "status record"})
 	if st.Manifest != "" {
 		e.Links = append(e.Links, feed.Link{Rel: "related", Href: st.Manifest, Type: "application/json", Title: "run manifest"})
 	}

@@ -44,6 +44,8 @@ func ingestedAt(id string) time.Time {
 	return t.Add(5 * time.Minute).UTC()
 }
 
+func pageURL(id string) string { return "https://feed.test/runs/" + id + "/" }
+
 func manifestURL(id string) string {
 	return "https://feed.test/runs/" + id + "/manifest.json"
 }
@@ -67,7 +69,7 @@ func putFixtures(t testing.TB, b *store.Bucket) {
 	putRecord(t, b, records.Status{
 		RunID: sidChrome, State: records.StateValid,
 		Warnings:  []report.Warning{{Code: report.WarnDuplicateResolved, Message: "2 copies resolved to one", Test: "/dom/a.html"}},
-		FeedEntry: "tag:wptfeed.org,2026:run:" + sidChrome, Manifest: manifestURL(sidChrome),
+		FeedEntry: "tag:wptfeed.org,2026:run:" + sidChrome, Manifest: manifestURL(sidChrome), Page: pageURL(sidChrome),
 		Product: "chrome", Labels: []string{"buildbot", "chrome", "stable"},
 		TestRunID: records.TestRunID(sidChrome), ProductID: "chrome-131.0-linux-abcdef0123", Revision: revChrome,
 		ResultsURL: "https://results.test/" + revChrome + "/chrome-131.0-linux-abcdef0123-summary_v2.json.gz",
@@ -335,8 +337,23 @@ func TestStatusServer_Feed(t *testing.T) {
 			if got := categories(e, feed.SchemeLabel); !slices.Equal(got, tc.labels) {
 				t.Errorf("label categories: got %v, want %v", got, tc.labels)
 			}
-			if got, want := e.Link("alternate"), testBase+"/api/status/"+tc.id; got != want {
-				t.Errorf("alternate: got %q, want %q", got, want)
+			// The run's page first, when the record knows it, then the
+			// status record; published is when the status was recorded.
+			var alts []string
+			for _, l := range e.Links {
+				if l.Rel == "alternate" {
+					alts = append(alts, l.Type+" "+l.Href)
+				}
+			}
+			wantAlts := []string{"application/json " + testBase + "/api/status/" + tc.id}
+			if tc.id == sidChrome {
+				wantAlts = append([]string{"text/html " + pageURL(tc.id)}, wantAlts...)
+			}
+			if !slices.Equal(alts, wantAlts) {
+				t.Errorf("alternates: got %v, want %v", alts, wantAlts)
+			}
+			if !e.Published.Equal(ingestedAt(tc.id)) {
+				t.Errorf("published: got %v, want %v", e.Published, ingestedAt(tc.id))
 			}
 			want := ""
 			if tc.manifest {
