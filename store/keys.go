@@ -87,7 +87,7 @@ func ShardName(i int) string { return fmt.Sprintf("shard-%03d.json.gz", i) }
 // Dashboard (out) bucket layout, wpt.fyi's where wpt.fyi has one:
 //
 //	<sha>/<product id>-summary_v2.json.gz      summary_v2
-//	<sha>/<product id>/<escaped test path>    one gzip JSON per test
+//	<sha>/<product id><test path>              one gzip JSON per test (the path as is)
 //	<sha>/<product id>-tests.gz                the same, packed (--per-test-layout=packed)
 //	<sha>/<product id>-tests-index.json.gz     where each test is in the pack
 //	testruns/<run id>.json                     TestRun record
@@ -102,9 +102,36 @@ func SummaryKey(sha, productID string) string {
 // TestPrefix is the prefix of a run's per-test files, ending in "/".
 func TestPrefix(sha, productID string) string { return sha + "/" + productID + "/" }
 
-// TestKey is the key of one test's per-test file.
+// TestKey is the key of one test's per-test file: wpt.fyi's object name,
+// the test path as it is (queries included), which wpt.fyi's webapp asks for
+// with the last segment percent-encoded. A file bucket cannot hold every such
+// key (see ValidFileKey).
 func TestKey(sha, productID, testPath string) string {
-	return sha + "/" + productID + EscapeTestPath(testPath)
+	return sha + "/" + productID + testPath
+}
+
+// ValidFileKey reports whether a file bucket holds key as a file of the same
+// path, which gocloud's fileblob reads back: no empty, "." or ".."
+// segment, no trailing "/", no control character, no "../" and no "__0x"
+// (which fileblob escapes). Writing another key to a file bucket is an error
+// wrapping ErrInvalid; the ingester puts the per-test files of a run with
+// such a test path in the packed layout instead.
+func ValidFileKey(key string) bool {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") || strings.Contains(key, "__0x") ||
+		strings.Contains(key, "../") { // fileblob escapes the "/" of "../" anywhere
+		return false
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // TestPackKey is the key of a run's packed per-test files: the per-test
@@ -121,77 +148,3 @@ func TestRunKey(runID string) string { return "testruns/" + runID + ".json" }
 
 // StatusKey is the key of a run's status record.
 func StatusKey(runID string) string { return StatusPrefix + runID + ".json" }
-
-// EscapeTestPath turns a wpt test path ("/a/b.html?x=1#y") into a key
-// suffix that every gocloud driver stores as is and every file system
-// accepts: each byte outside A-Z a-z 0-9 and "/._-" becomes %XX (upper-case
-// hex); a "/" that would start an empty segment ("//") or end the path, or
-// that comes after a "?" or "#" (a query is not a directory: "/a.html?x" and
-// "/a.html?x/y" must not need a file and a directory of one name), becomes
-// %2F; the first "." of a "." or ".." segment becomes %2E. The leading "/"
-// stays. UnescapeTestPath reverses it.
-func EscapeTestPath(p string) string {
-	var sb strings.Builder
-	sb.Grow(len(p) + 8)
-	segStart := true
-	inQuery := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c == '?' || c == '#' {
-			inQuery = true
-		}
-		switch {
-		case c == '/':
-			if (i == 0 || !segStart) && i != len(p)-1 && !inQuery {
-				sb.WriteByte('/')
-				segStart = true
-				continue
-			}
-			fmt.Fprintf(&sb, "%%%02X", c)
-			segStart = false
-		case c == '.' && segStart && dotSegment(p[i:]):
-			fmt.Fprintf(&sb, "%%%02X", c)
-			segStart = false
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-			sb.WriteByte(c)
-			segStart = false
-		default:
-			fmt.Fprintf(&sb, "%%%02X", c)
-			segStart = false
-		}
-	}
-	return sb.String()
-}
-
-// dotSegment reports whether s starts with a segment "." or "..".
-func dotSegment(s string) bool {
-	end := strings.IndexByte(s, '/')
-	if end < 0 {
-		end = len(s)
-	}
-	return s[:end] == "." || s[:end] == ".."
-}
-
-// UnescapeTestPath reverses EscapeTestPath.
-func UnescapeTestPath(k string) (string, error) {
-	if !strings.Contains(k, "%") {
-		return k, nil
-	}
-	var sb strings.Builder
-	for i := 0; i < len(k); i++ {
-		if k[i] != '%' {
-			sb.WriteByte(k[i])
-			continue
-		}
-		if i+2 >= len(k) {
-			return "", fmt.Errorf("store: unescape %q: %w", k, ErrInvalid)
-		}
-		b, err := hex.DecodeString(k[i+1 : i+3])
-		if err != nil {
-			return "", fmt.Errorf("store: unescape %q: %w", k, ErrInvalid)
-		}
-		sb.WriteByte(b[0])
-		i += 2
-	}
-	return sb.String(), nil
-}

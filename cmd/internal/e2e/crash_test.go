@@ -110,7 +110,7 @@ func checkVisible(t *testing.T, out string, want map[string]*report.Result, when
 				t.Fatalf("%s: run %s: %s = %+v, want %+v", when, id, path, got, ts)
 			}
 			var obj map[string]any
-			readGzipJSON(t, filepath.Join(out, res.Meta.Revision, res.ProductID(), filepath.FromSlash(store.EscapeTestPath(path))), &obj)
+			readGzipJSON(t, filepath.Join(out, res.Meta.Revision, res.ProductID(), filepath.FromSlash(path)), &obj)
 			if obj["test"] != path {
 				t.Fatalf("%s: per-test file of %s holds %v", when, path, obj["test"])
 			}

@@ -236,7 +236,7 @@ func TestEndToEnd(t *testing.T) {
 		// One per-test file per test, holding the raw result object.
 		for path := range want {
 			var obj map[string]any
-			readGzipJSON(t, filepath.Join(out, revision, pid, filepath.FromSlash(store.EscapeTestPath(path))), &obj)
+			readGzipJSON(t, filepath.Join(out, revision, pid, filepath.FromSlash(path)), &obj)
 			if obj["test"] != path {
 				t.Errorf("per-test file of %s holds test %v", path, obj["test"])
 			}

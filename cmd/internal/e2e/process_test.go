@@ -91,7 +91,7 @@ func TestProcess_Layouts(t *testing.T) {
 			t.Fatalf("%s: offset %d, want %d (no gaps)", path, off, next)
 		}
 		prev, next = path, off+n
-		want, err := os.ReadFile(filepath.Join(filesOut, sha, pid, filepath.FromSlash(store.EscapeTestPath(path))))
+		want, err := os.ReadFile(filepath.Join(filesOut, sha, pid, filepath.FromSlash(path)))
 		if err != nil {
 			t.Fatalf("files layout: %v", err)
 		}
@@ -162,22 +162,23 @@ func TestProcess_Layouts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(store.TestPackIndexKey(cst.Revision, cst.ProductID)))); err != nil {
 		t.Errorf("no pack index: %v", err)
 	}
-	// Without "/a", the query variants alone fit the files layout.
+	// Tests whose keys are valid file paths that do not clash fit the
+	// files layout, queries and all, under wpt.fyi's object names.
 	fine := filepath.Join(in, "fine.json")
 	os.WriteFile(fine, []byte(`{"run_info": {"product": "firefox", "browser_version": "130.0", "os": "linux", "revision": "`+revision+`"},
-		"results": [{"test": "/c.html?x", "status": "OK"}, {"test": "/c.html?x/y", "status": "OK"}]}`), 0o644)
+		"results": [{"test": "/c.html?x", "status": "OK"}, {"test": "/c/d.html?x=1&y=/z#f", "status": "OK"}]}`), 0o644)
 	stdout, stderr, err = exec(t, ctx, ingesterCmd, "process", "--out", out, fine)
 	if err != nil {
-		t.Fatalf("process of a run with /c.html?x and /c.html?x/y: %v\n%s%s", err, stdout, stderr)
+		t.Fatalf("process of a run with query variants: %v\n%s%s", err, stdout, stderr)
 	}
 	cst = records.Status{}
 	readJSON(t, filepath.Join(out, "status", strings.TrimSuffix(strings.Fields(stdout)[2], ":")+".json"), &cst)
 	if cst.State != records.StateValid || cst.PerTest != records.LayoutFiles || len(cst.Warnings) != 0 {
 		t.Errorf("status of the run with query variants = %+v, want VALID in the files layout", cst)
 	}
-	for _, p := range []string{"/c.html?x", "/c.html?x/y"} {
+	for _, p := range []string{"/c.html?x", "/c/d.html?x=1&y=/z#f"} {
 		var obj map[string]any
-		readGzipJSON(t, filepath.Join(out, cst.Revision, cst.ProductID, filepath.FromSlash(store.EscapeTestPath(p))), &obj)
+		readGzipJSON(t, filepath.Join(out, cst.Revision, cst.ProductID, filepath.FromSlash(p)), &obj)
 		if obj["test"] != p {
 			t.Errorf("per-test file of %s holds %v", p, obj["test"])
 		}

@@ -1,34 +1,35 @@
 package process
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/wptfeed/wptfeed/store"
 )
 
-// fileDirConflict returns two tests whose per-test keys need a file and a
-// directory of the same name (b's key is under a's), or "", "". Escaping
-// makes that impossible for a query or fragment ("/a.html?x" and
-// "/a.html?x/y"); it remains for paths like "/a" and "/a/b.html", which a
-// wpt checkout cannot hold but a report can. It sorts recs by path and
-// looks each key's directories up there: no index of its own, as it runs
-// for every run written to a local directory.
-func fileDirConflict(recs []fileRec) (a, b string) {
+// fileLayoutProblem says why a directory cannot hold a run's per-test
+// files as one file per test, naming the test, or returns "", "". The
+// keys are the test paths as they are (wpt.fyi's object names), so a
+// directory cannot hold a path that is not a valid file path
+// (store.ValidFileKey: an empty segment, a trailing "/", "../" in a query…),
+// nor a file and a directory of one name: "/a" and "/a/b.html", or
+// "/a.html?x" and "/a.html?x/y". An object store holds them all. It sorts
+// recs by path and looks each key's directories up there: no index of its
+// own, as it runs for every run written to a local directory.
+func fileLayoutProblem(recs []fileRec, sha, pid string) (test, why string) {
 	byPath(recs)
 	for _, r := range recs {
-		k := store.EscapeTestPath(r.path)
-		for i := len(k) - 1; i > 0; i-- {
-			if k[i] != '/' {
+		if !store.ValidFileKey(store.TestKey(sha, pid, r.path)) {
+			return r.path, fmt.Sprintf("test %q cannot be a file's path in a directory", r.path)
+		}
+		for i := len(r.path) - 1; i > 0; i-- {
+			if r.path[i] != '/' {
 				continue
 			}
-			q, err := store.UnescapeTestPath(k[:i])
-			if err != nil {
-				continue
-			}
-			_, found := slices.BinarySearchFunc(recs, q, func(r fileRec, q string) int { return strings.Compare(r.path, q) })
-			if found && store.EscapeTestPath(q) == k[:i] {
-				return q, r.path
+			q := r.path[:i]
+			if _, found := slices.BinarySearchFunc(recs, q, func(r fileRec, q string) int { return strings.Compare(r.path, q) }); found {
+				return r.path, fmt.Sprintf("test %q needs a directory where test %q has its per-test file", r.path, q)
 			}
 		}
 	}

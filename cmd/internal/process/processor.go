@@ -108,13 +108,12 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		recs := sp.files(res.Tests)
 		layout := p.Layout
 		if layout != records.LayoutPacked && p.Out.Dir() != "" {
-			if a, b := fileDirConflict(recs); a != "" {
-				// A directory cannot hold a file and a directory of one
-				// name; an object store could. Nothing is lost: the packed
-				// layout holds the same files.
+			if test, why := fileLayoutProblem(recs, sha, pid); test != "" {
+				// An object store could hold them. Nothing is lost: the
+				// packed layout holds the same files.
 				layout = records.LayoutPacked
-				st.Warnings = append(st.Warnings, report.Warning{Code: records.WarnPerTestPacked, Test: b,
-					Message: fmt.Sprintf("test %q needs a directory where test %q has its per-test file; this run's per-test files are in the packed layout", b, a)})
+				st.Warnings = append(st.Warnings, report.Warning{Code: records.WarnPerTestPacked, Test: test,
+					Message: why + "; this run's per-test files are in the packed layout"})
 			}
 		}
 		if layout == records.LayoutPacked {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -55,26 +56,33 @@ func TestSpool_LastCopyWins(t *testing.T) {
 	}
 }
 
-func TestFileDirConflict(t *testing.T) {
+// TestFileLayoutProblem: a run whose per-test keys a directory cannot
+// hold (a file and a directory of one name, or a key that is no file path)
+// is named, with the first such test; the keys are the test paths as they
+// are, so a query can clash too.
+func TestFileLayoutProblem(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		paths []string
-		a, b  string
+		test  string // "" for none
+		why   string // in the reason
 	}{
-		{"none", []string{"/a/b.html", "/a/c.html", "/b.html"}, "", ""},
-		{"test and directory", []string{"/z.html", "/a/b.html", "/a"}, "/a", "/a/b.html"},
-		{"deeper", []string{"/d/e/f.html", "/d"}, "/d", "/d/e/f.html"},
-		{"escaped names", []string{"/a b", "/a b/c.html"}, "/a b", "/a b/c.html"},
-		{"query variants", []string{"/c.html?x", "/c.html?x/y", "/c.html#x/y"}, "", ""},
-		{"trailing slash", []string{"/x/", "/x/y.html"}, "", ""},
+		{"none", []string{"/a/b.html", "/a/c.html", "/b.html", "/c.html?x=1&y=2#z"}, "", ""},
+		{"test and directory", []string{"/z.html", "/a/b.html", "/a"}, "/a/b.html", `where test "/a" has`},
+		{"deeper", []string{"/d/e/f.html", "/d"}, "/d/e/f.html", `where test "/d" has`},
+		{"spaces", []string{"/a b", "/a b/c.html"}, "/a b/c.html", `where test "/a b" has`},
+		{"query variants", []string{"/c.html?x", "/c.html?x/y"}, "/c.html?x/y", `where test "/c.html?x" has`},
+		{"trailing slash", []string{"/x/", "/y.html"}, "/x/", "cannot be a file's path"},
+		{"empty segment", []string{"/a.html?u=http://h/p"}, "/a.html?u=http://h/p", "cannot be a file's path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var recs []fileRec
 			for _, p := range tc.paths {
 				recs = append(recs, fileRec{path: p, n: 1})
 			}
-			if a, b := fileDirConflict(recs); a != tc.a || b != tc.b {
-				t.Errorf("got %q, %q; want %q, %q", a, b, tc.a, tc.b)
+			test, why := fileLayoutProblem(recs, "sha", "pid")
+			if test != tc.test || !strings.Contains(why, tc.why) {
+				t.Errorf("got %q, %q; want %q with %q", test, why, tc.test, tc.why)
 			}
 		})
 	}
