@@ -163,7 +163,7 @@ func freeAddr(t testing.TB) string {
 // elsewhere, endless and huge bodies, gzip bombs and 404s are each refused
 // with a clear reason in the run's status; the valid run is unaffected.
 func TestIngester_HostileFeed(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // slow under -race on two cores
 	defer cancel()
 	out := t.TempDir()
 

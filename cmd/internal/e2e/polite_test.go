@@ -49,7 +49,8 @@ func TestIngester_Polite(t *testing.T) {
 	}
 }
 
-// TestIngester_RetryAfter: a 503 with Retry-After holds the next poll back.
+// TestIngester_RetryAfter: a 503 with Retry-After holds the next poll back
+// (up to --backoff-max, which cuts a longer one: see package poll's tests).
 func TestIngester_RetryAfter(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -65,7 +66,7 @@ func TestIngester_RetryAfter(t *testing.T) {
 	defer srv.Close()
 	ictx, stop := context.WithTimeout(ctx, 5*time.Second)
 	defer stop()
-	exec(t, ictx, ingesterCmd, "run", "--feed", srv.URL+"/feed.atom", "--out", t.TempDir(), "--interval", "200ms", "--backoff-max", "1s")
+	exec(t, ictx, ingesterCmd, "run", "--feed", srv.URL+"/feed.atom", "--out", t.TempDir(), "--interval", "200ms", "--backoff-max", "10s")
 	mu.Lock()
 	defer mu.Unlock()
 	if len(times) < 2 {
