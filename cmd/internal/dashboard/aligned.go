@@ -216,12 +216,22 @@ func newAlignedNode(e report.AlignedEntry, results []*counts) alignedNode {
 	}
 }
 
+// parseRevPrefix checks the sha of /api/aligned: 4 to 40 hex digits, the
+// prefix of one revision (lower-cased).
+func parseRevPrefix(v string) (string, error) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	switch {
+	case v == "":
+		return "", badParam("sha is required")
+	case len(v) < 4 || len(v) > 40 || strings.Trim(v, "0123456789abcdef") != "":
+		return "", badParam("sha %q is not 4 to 40 hex digits", v)
+	}
+	return v, nil
+}
+
 func (d *Dashboard) serveAligned(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	prefix, err := parseSHA(q.Get("sha"))
-	if err == nil && prefix == "" {
-		err = badParam("sha is required")
-	}
+	prefix, err := parseRevPrefix(q.Get("sha"))
 	if err != nil {
 		d.apiError(w, r, err)
 		return

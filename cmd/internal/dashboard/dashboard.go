@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -27,8 +28,10 @@ import (
 //
 //	GET /                          the page (run list, results tree, charts)
 //	GET /assets/<file>             its script and style sheet
-//	GET /api/runs                  wpt.fyi's /api/runs over the processed runs
-//	GET /api/results?run=&path=    one level of a run's results tree, or a test's subtests
+//	GET /api/runs, /api/runs/{id}, /api/run, /api/shas, /api/results
+//	                               wpt.fyi's API over the processed runs (runs.go, docs/api.md)
+//	GET /api/list                  the page's run list: every run, newest first
+//	GET /api/tree?run=&path=       one level of a run's results tree, or a test's subtests
 //	GET /api/aligned?sha=&label=&path=   the same for aligned runs, with interop
 //	GET /charts/passrate.svg, /charts/interop.svg   (charts.go)
 //
@@ -85,7 +88,7 @@ type Dashboard struct {
 
 	idxMu      sync.Mutex
 	idxVersion int64
-	byID       map[string]*records.Run
+	idx        *indexView
 
 	runs    *cache[*loadedRun]
 	aligned *cache[*alignedSet]
@@ -162,8 +165,13 @@ func (d *Dashboard) Mount(route func(pattern string, h http.HandlerFunc)) {
 		}
 		d.serveAsset(w, r, name)
 	})
-	route("GET /api/runs", d.serveRuns)
-	route("GET /api/results", d.serveResults)
+	route("GET /api/runs", permissive(d.serveRuns))
+	route("GET /api/runs/{id}", permissive(d.serveRunByID))
+	route("GET /api/run", permissive(d.serveRun))
+	route("GET /api/shas", permissive(d.serveSHAs))
+	route("GET /api/results", permissive(d.serveResultsRedirect))
+	route("GET /api/list", d.serveList)
+	route("GET /api/tree", d.serveTree)
 	route("GET /api/aligned", d.serveAligned)
 	route("GET /charts/passrate.svg", d.servePassRate)
 	route("GET /charts/interop.svg", d.serveInterop)
@@ -221,20 +229,49 @@ func (d *Dashboard) apiError(w http.ResponseWriter, r *http.Request, err error) 
 
 // ---- The index ----
 
-// snapshot returns the indexed runs, newest upload first, and a map by run
-// id.
-func (d *Dashboard) snapshot() ([]*records.Run, map[string]*records.Run) {
+// indexView is the index as the dashboard reads it: the runs, newest
+// upload first, by run id and by TestRun id, and the product names they
+// have. Immutable, shared until the index changes.
+type indexView struct {
+	order     []*records.Run
+	byID      map[string]*records.Run
+	byTestRun map[int64]*records.Run // VALID runs with a TestRun
+	names     map[string]bool
+}
+
+// knownBrowser reports whether a product spec may name the browser:
+// wpt.fyi's browser names (IsBrowserName) and those of the indexed runs.
+func (v *indexView) knownBrowser(name string) bool {
+	return slices.Contains(defaultBrowsers, name) || slices.Contains(extraBrowsers, name) || v.names[name]
+}
+
+// view returns the index's current view, computed once per index version.
+func (d *Dashboard) view() *indexView {
 	order, version := d.index.Runs()
 	d.idxMu.Lock()
 	defer d.idxMu.Unlock()
-	if d.byID == nil || d.idxVersion != version {
-		m := make(map[string]*records.Run, len(order))
+	if d.idx == nil || d.idxVersion != version {
+		v := &indexView{order: order, byID: make(map[string]*records.Run, len(order)),
+			byTestRun: map[int64]*records.Run{}, names: map[string]bool{}}
 		for _, r := range order {
-			m[r.ID] = r
+			v.byID[r.ID] = r
+			if r.State == records.StateValid && r.TestRun != nil {
+				v.byTestRun[r.TestRun.ID] = r
+			}
+			if p := r.Product(); p != "" {
+				v.names[p] = true
+			}
 		}
-		d.byID, d.idxVersion = m, version
+		d.idx, d.idxVersion = v, version
 	}
-	return order, d.byID
+	return d.idx
+}
+
+// snapshot returns the indexed runs, newest upload first, and a map by run
+// id.
+func (d *Dashboard) snapshot() ([]*records.Run, map[string]*records.Run) {
+	v := d.view()
+	return v.order, v.byID
 }
 
 // validRun returns the record of a VALID run with a TestRun, or an error

@@ -127,8 +127,7 @@ func (run *loadedRun) test(p string) (report.Entry, bool) {
 	return report.Entry{}, false
 }
 
-// results is /api/results: a directory's children, or a test's
-// subtests.
+// results is /api/tree: a directory's children, or a test's subtests.
 type results struct {
 	Run      apiRun `json:"run"`
 	Path     string `json:"path"`
@@ -192,7 +191,10 @@ func (d *Dashboard) readTestFile(ctx context.Context, rec *records.Run, test str
 	return &tf, nil
 }
 
-func (d *Dashboard) serveResults(w http.ResponseWriter, r *http.Request) {
+// serveTree is /api/tree?run=<run id>&path=<dir or test>: one level of a
+// run's results tree (wptfeed's own; wpt.fyi's /api/results is a redirect,
+// runs.go).
+func (d *Dashboard) serveTree(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	rec, err := d.validRun(q.Get("run"))
 	if err != nil {

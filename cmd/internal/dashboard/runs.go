@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/records"
-	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
 
@@ -45,20 +44,7 @@ type apiRunExtra struct {
 // EMPTY, DUPLICATE) gets one made of what its status record knows, with
 // id 0.
 func (d *Dashboard) runJSON(r *records.Run, root *counts) apiRun {
-	var out apiRun
-	if r.TestRun != nil {
-		out.TestRun = *r.TestRun
-	} else {
-		out.TestRun = records.TestRun{
-			FullRevisionHash: r.Status.Revision,
-			Revision:         r.Status.Revision[:min(10, len(r.Status.Revision))],
-			CreatedAt:        r.Uploaded,
-			Labels:           r.Labels,
-		}
-		if len(r.Products) > 0 {
-			out.BrowserName = r.Products[len(r.Products)-1] // the normalised name
-		}
-	}
+	out := apiRun{TestRun: *testRunOf(r)}
 	if out.Labels == nil {
 		out.Labels = []string{}
 	}
@@ -74,285 +60,251 @@ func (d *Dashboard) runJSON(r *records.Run, root *counts) apiRun {
 	return out
 }
 
-// productSpec is one product of wpt.fyi's product parameter:
-// browser[-version[-os[-os_version]]], optionally with [label,…].
-type productSpec struct {
-	name, version, os, osVersion string
-	labels                       []string
+// The endpoints of wpt.fyi's API that its clients read runs with
+// (web-platform-tests/wpt.fyi api/README.md; routes in api/routes.go),
+// answered from the status index; docs/api.md is their reference. As on
+// wpt.fyi (shared.WrapPermissiveCORS), any origin may read them.
+//
+//	GET /api/runs        the runs a query selects (apiTestRunsHandler and
+//	                     LoadTestRunKeysForFilters, wpt.fyi's api package)
+//	GET /api/runs/{id}   one run by its TestRun id (apiTestRunHandler, api/test_run.go)
+//	GET /api/run         the latest run of one product spec (the same handler)
+//	GET /api/shas        the revisions of the runs a query selects (api/shas.go)
+//	GET /api/results     a redirect to a run's summary, or to a test's
+//	                     per-test file (apiResultsRedirectHandler)
+
+// permissive lets any origin read h's answers, as wpt.fyi's
+// WrapPermissiveCORS does.
+func permissive(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h(w, r)
+	}
 }
 
-func parseProductSpec(v string) (productSpec, error) {
-	var p productSpec
-	if i := strings.IndexByte(v, '['); i >= 0 {
-		if !strings.HasSuffix(v, "]") {
-			return p, badParam("product %q: unclosed [", v)
-		}
-		for _, l := range strings.Split(v[i+1:len(v)-1], ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				p.labels = append(p.labels, l)
-			}
-		}
-		v = v[:i]
-	}
-	parts := strings.SplitN(v, "-", 4)
-	p.name = parts[0]
-	if p.name == "" {
-		return p, badParam("product %q has no browser name", v)
-	}
-	norm, _ := report.NormalizeMetadata(report.Metadata{Product: p.name}, nil)
-	p.name = norm.Product
-	if len(parts) > 1 {
-		p.version = parts[1]
-	}
-	if len(parts) > 2 {
-		p.os = parts[2]
-	}
-	if len(parts) > 3 {
-		p.osVersion = parts[3]
-	}
-	return p, nil
-}
-
-// versionPrefix reports whether version v is want or starts with want
-// followed by a separator ("126" matches "126.0.6478.126").
-func versionPrefix(v, want string) bool {
-	if want == "" || v == want {
-		return true
-	}
-	return strings.HasPrefix(v, want) && strings.ContainsRune(". _-", rune(v[len(want)]))
-}
-
-func (p productSpec) match(tr *records.TestRun, labels []string) bool {
-	if tr.BrowserName != p.name || !versionPrefix(tr.BrowserVersion, p.version) ||
-		(p.os != "" && tr.OSName != p.os) || !versionPrefix(tr.OSVersion, p.osVersion) {
-		return false
-	}
-	for _, l := range p.labels {
-		if !slices.Contains(labels, l) {
-			return false
-		}
-	}
-	return true
-}
-
-// runsQuery is a parsed /api/runs query.
-type runsQuery struct {
-	products []productSpec
-	labels   []string
-	sha      string
-	from, to time.Time
-	maxCount int
-	aligned  bool
-	states   []string // nil: VALID only; "all" expands to every state
-}
-
-// splitValues returns the values of keys, repeated or comma-separated,
-// trimmed, without empties and duplicates, in order.
-func splitValues(q url.Values, keys ...string) []string {
-	var out []string
-	for _, k := range keys {
-		for _, v := range q[k] {
-			for _, p := range strings.Split(v, ",") {
-				if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-					out = append(out, p)
-				}
-			}
-		}
-	}
-	return out
-}
-
-func parseTime(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t.UTC(), nil
-	}
-	return time.Time{}, badParam("%s %q is not an RFC 3339 time (2006-01-02T15:04:05Z) or date", name, v)
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// parseSHA checks a revision prefix: 4 to 40 hex digits (lower-cased), or
-// "" and "latest" for any revision (the newest runs: with max-count's
-// default of 1, the latest run of each product, as on wpt.fyi).
-func parseSHA(v string) (string, error) {
-	v = strings.ToLower(strings.TrimSpace(v))
-	if v == "" || v == "latest" {
-		return "", nil
-	}
-	if len(v) < 4 || len(v) > 40 || !isHex(v) {
-		return "", badParam("sha %q is not 4 to 40 hex digits", v)
-	}
-	return v, nil
-}
-
-func parseRunsQuery(q url.Values) (runsQuery, error) {
-	var rq runsQuery
-	for _, v := range splitValues(q, "product", "products") {
-		p, err := parseProductSpec(v)
-		if err != nil {
-			return rq, err
-		}
-		rq.products = append(rq.products, p)
-	}
-	rq.labels = splitValues(q, "label", "labels")
-	var err error
-	if rq.sha, err = parseSHA(q.Get("sha")); err != nil {
-		return rq, err
-	}
-	if rq.from, err = parseTime("from", q.Get("from")); err != nil {
-		return rq, err
-	}
-	if rq.to, err = parseTime("to", q.Get("to")); err != nil {
-		return rq, err
-	}
-	// wpt.fyi: "Default to a single, latest run when from & max-count
-	// both empty" (per product); with from, up to the cap.
-	rq.maxCount = maxCount
-	if q.Get("from") == "" {
-		rq.maxCount = 1
-	}
-	if v := q.Get("max-count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return rq, badParam("max-count %q is not a positive number", v)
-		}
-		rq.maxCount = min(n, maxCount)
-	}
-	if v := q.Get("aligned"); v != "" {
-		if rq.aligned, err = strconv.ParseBool(v); err != nil {
-			return rq, badParam("aligned %q is not a boolean", v)
-		}
-	}
-	for _, s := range splitValues(q, "state") {
-		if strings.EqualFold(s, "all") {
-			rq.states = []string{}
-			break
-		}
-		rq.states = append(rq.states, strings.ToUpper(s))
-	}
-	return rq, nil
-}
-
-// selectRuns applies a query to the records, newest run first (by
-// time_start, as wpt.fyi sorts them).
-func selectRuns(recs []*records.Run, rq runsQuery) []*records.Run {
-	var sel []*records.Run
-	for _, r := range recs {
-		switch {
-		case rq.states == nil:
-			if r.State != records.StateValid || r.TestRun == nil {
-				continue
-			}
-		case len(rq.states) > 0:
-			if !slices.Contains(rq.states, r.State) {
-				continue
-			}
-		}
-		tr := r.TestRun
-		if tr == nil {
-			tr = &records.TestRun{FullRevisionHash: r.Status.Revision}
-			if len(r.Products) > 0 {
-				tr.BrowserName = r.Products[len(r.Products)-1]
-			}
-		}
-		if len(rq.products) > 0 && !slices.ContainsFunc(rq.products, func(p productSpec) bool { return p.match(tr, r.Labels) }) {
-			continue
-		}
-		if slices.ContainsFunc(rq.labels, func(l string) bool { return !slices.Contains(r.Labels, l) }) {
-			continue
-		}
-		if rq.sha != "" && !strings.HasPrefix(tr.FullRevisionHash, rq.sha) {
-			continue
-		}
-		t := r.Time()
-		if !rq.from.IsZero() && t.Before(rq.from) || !rq.to.IsZero() && !t.Before(rq.to) {
-			continue
-		}
-		sel = append(sel, r)
-	}
-	slices.SortStableFunc(sel, func(a, b *records.Run) int {
-		if c := b.Time().Compare(a.Time()); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	product := func(r *records.Run) string {
-		if r.TestRun != nil {
-			return r.TestRun.BrowserName
-		}
-		if len(r.Products) > 0 {
-			return r.Products[len(r.Products)-1]
-		}
-		return ""
-	}
-	if rq.aligned {
-		// Only revisions every requested product (or every product
-		// present) has a run at; max-count counts revisions.
-		want := map[string]bool{}
-		for _, p := range rq.products {
-			want[p.name] = true
-		}
-		if len(want) == 0 {
-			for _, r := range sel {
-				want[product(r)] = true
-			}
-		}
-		have := map[string]map[string]bool{}
-		var revs []string
-		for _, r := range sel {
-			rev := r.Status.Revision
-			if have[rev] == nil {
-				have[rev] = map[string]bool{}
-				revs = append(revs, rev)
-			}
-			have[rev][product(r)] = true
-		}
-		keep := map[string]bool{}
-		for _, rev := range revs {
-			if len(keep) == rq.maxCount {
-				break
-			}
-			complete := true
-			for p := range want {
-				complete = complete && have[rev][p]
-			}
-			if complete {
-				keep[rev] = true
-			}
-		}
-		return slices.DeleteFunc(sel, func(r *records.Run) bool { return !keep[r.Status.Revision] })
-	}
-	// max-count is per product, as in wpt.fyi.
-	count := map[string]int{}
-	return slices.DeleteFunc(sel, func(r *records.Run) bool {
-		p := product(r)
-		count[p]++
-		return count[p] > rq.maxCount
-	})
+// parseFilter parses the request's query (params.go); the browser names
+// it accepts are wpt.fyi's and those of the indexed runs.
+func (d *Dashboard) parseFilter(r *http.Request) (runFilter, *indexView, error) {
+	v := d.view()
+	f, err := parseRunFilter(r.URL.Query(), v.knownBrowser)
+	return f, v, err
 }
 
 func (d *Dashboard) serveRuns(w http.ResponseWriter, r *http.Request) {
-	rq, err := parseRunsQuery(r.URL.Query())
+	f, v, err := d.parseFilter(r)
 	if err != nil {
 		d.apiError(w, r, err)
 		return
 	}
-	recs, _ := d.snapshot()
-	sel := selectRuns(recs, rq)
+	var sel []*records.Run
+	if len(f.runIDs) > 0 {
+		// run_ids: those runs, in that order, whatever the other
+		// parameters say (apiTestRunsHandler).
+		var missing []string
+		for _, id := range f.runIDs {
+			if rec := v.byTestRun[id]; rec != nil {
+				sel = append(sel, rec)
+			} else {
+				missing = append(missing, strconv.FormatInt(id, 10))
+			}
+		}
+		if len(missing) > 0 {
+			d.apiError(w, r, notFound("no run has TestRun id %s", strings.Join(missing, ", ")))
+			return
+		}
+	} else {
+		sel = slices.Concat(selectRuns(candidates(v.order, f.states), f)...)
+	}
+	if len(sel) == 0 {
+		d.serveNoRuns(w, r)
+		return
+	}
+	roots := d.rootsOf(r.Context(), sel)
+	out := make([]apiRun, len(sel))
+	for i, rec := range sel {
+		out[i] = d.runJSON(rec, roots[i])
+	}
+	d.serveJSON(w, r, out)
+}
+
+// serveNoRuns answers an empty selection as wpt.fyi does: 404 with the
+// JSON body [].
+func (d *Dashboard) serveNoRuns(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", d.cacheControl())
+	w.WriteHeader(http.StatusNotFound)
+	if r.Method != http.MethodHead {
+		w.Write([]byte("[]")) // a failed write is the client's
+	}
+}
+
+// serveRunByID is /api/runs/{id}: the run whose TestRun id is id (400 if
+// id is not a number, 404 if no run has it).
+func (d *Dashboard) serveRunByID(w http.ResponseWriter, r *http.Request) {
+	s := r.PathValue("id")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		d.apiError(w, r, badParam("invalid id %q", s))
+		return
+	}
+	rec := d.view().byTestRun[id]
+	if rec == nil {
+		d.apiError(w, r, notFound("no run has TestRun id %d", id))
+		return
+	}
+	d.serveRun1(w, r, rec)
+}
+
+func (d *Dashboard) serveRun1(w http.ResponseWriter, r *http.Request, rec *records.Run) {
+	d.serveJSON(w, r, d.runJSON(rec, d.rootsOf(r.Context(), []*records.Run{rec})[0]))
+}
+
+// latestRun is the run wpt.fyi's /api/run and /api/results pick: the
+// newest run of the one product asked for (400 without a product, or
+// with several), at the shas, with the labels; from, to, aligned,
+// max-count and offset are not used (shared.LoadTestRuns with a limit of
+// one). It returns a 404 error when no run matches.
+func (d *Dashboard) latestRun(r *http.Request) (*records.Run, error) {
+	f, v, err := d.parseFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(f.products) == 0:
+		return nil, badParam("product is required")
+	case len(f.products) > 1:
+		return nil, badParam("only one product is allowed")
+	}
+	one := 1
+	f.maxCount, f.offset, f.from, f.to, f.aligned = &one, 0, time.Time{}, time.Time{}, nil
+	sel := slices.Concat(selectRuns(candidates(v.order, nil), f)...)
+	if len(sel) == 0 {
+		return nil, notFound("no run matches")
+	}
+	return sel[0], nil
+}
+
+// serveRun is /api/run: the latest run of a product spec, by product
+// and sha (and labels).
+func (d *Dashboard) serveRun(w http.ResponseWriter, r *http.Request) {
+	rec, err := d.latestRun(r)
+	if err != nil {
+		d.apiError(w, r, err)
+		return
+	}
+	d.serveRun1(w, r, rec)
+}
+
+// serveSHAs is /api/shas: the 10-digit revisions of the runs the query
+// selects, in their order, without repeats; with aligned, the aligned
+// revisions, newest first. sha is not used; max-count defaults to the cap
+// (api/shas.go).
+func (d *Dashboard) serveSHAs(w http.ResponseWriter, r *http.Request) {
+	f, v, err := d.parseFilter(r)
+	if err != nil {
+		d.apiError(w, r, err)
+		return
+	}
+	limit := maxCount
+	if f.maxCount != nil {
+		limit = *f.maxCount
+	}
+	f.shas = nil
+	cands := candidates(v.order, nil)
+	var shas []string
+	if f.aligned != nil && *f.aligned {
+		revs, _ := alignedRuns(cands, f, f.productsOrDefault(), limit)
+		for _, rev := range revs {
+			shas = append(shas, rev[:min(10, len(rev))])
+		}
+	} else {
+		for _, rec := range slices.Concat(loadRuns(cands, f, f.productsOrDefault(), limit)...) {
+			if rev := testRunOf(rec).Revision; !slices.Contains(shas, rev) {
+				shas = append(shas, rev)
+			}
+		}
+	}
+	if len(shas) == 0 {
+		d.serveNoRuns(w, r)
+		return
+	}
+	d.serveJSON(w, r, shas)
+}
+
+// serveResultsRedirect is wpt.fyi's /api/results: a 302 redirect to the
+// summary (results_url) of the latest run of the product spec, or, with
+// test=<path>, to that test's per-test file of the run (404 when the run
+// has none at a URL of its own: ingested without per-test files, or in
+// the packed layout).
+func (d *Dashboard) serveResultsRedirect(w http.ResponseWriter, r *http.Request) {
+	rec, err := d.latestRun(r)
+	if err != nil {
+		d.apiError(w, r, err)
+		return
+	}
+	u := rec.TestRun.ResultsURL
+	if test := r.URL.Query().Get("test"); test != "" && test != "/" {
+		if u, err = perTestURL(rec, test); err != nil {
+			d.apiError(w, r, err)
+			return
+		}
+	}
+	w.Header().Set("Cache-Control", d.cacheControl())
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// perTestURL returns the URL of a test's per-test file of a run: its key
+// (store.TestKey) under the base URL its results_url has, each segment
+// percent-encoded. wpt.fyi's GetResultsURL (shared/util.go) cuts its
+// results_url after "/<10-digit revision>"; results_url here has the full
+// revision, so the base is results_url less the summary's key.
+func perTestURL(rec *records.Run, test string) (string, error) {
+	st := rec.Status
+	if st.PerTest != records.LayoutFiles {
+		return "", notFound("run %s has no per-test file at a URL of its own (per-test layout %q)", rec.ID, st.PerTest)
+	}
+	base, ok := strings.CutSuffix(rec.TestRun.ResultsURL, store.SummaryKey(st.Revision, st.ProductID))
+	if !ok {
+		return "", notFound("run %s: results_url %q does not end in its summary's key", rec.ID, rec.TestRun.ResultsURL)
+	}
+	if !strings.HasPrefix(test, "/") {
+		test = "/" + test
+	}
+	segs := strings.Split(store.TestKey(st.Revision, st.ProductID, test), "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return base + strings.Join(segs, "/"), nil
+}
+
+// serveList is /api/list, the page's run list (not wpt.fyi's): every
+// processed run, of every product and state (state=… narrows), newest
+// first, max-count of them (default 100, at most 500); an empty list is
+// 200 [].
+func (d *Dashboard) serveList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := 100
+	if v := q.Get("max-count"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			d.apiError(w, r, badParam("max-count %q is not a number", v))
+			return
+		}
+		n = min(max(n, 1), maxCount)
+	}
+	states := []string{}
+	for _, s := range splitValues(q, "state") {
+		if !strings.EqualFold(s, "all") {
+			states = append(states, strings.ToUpper(s))
+		}
+	}
+	cands := candidates(d.view().order, states)
+	sel := make([]*records.Run, 0, min(n, len(cands)))
+	for _, c := range cands[:min(n, len(cands))] {
+		sel = append(sel, c.rec)
+	}
 	roots := d.rootsOf(r.Context(), sel)
 	out := make([]apiRun, len(sel))
 	for i, rec := range sel {

@@ -264,7 +264,7 @@
     document.title = 'wptfeed: runs';
     try {
       if (!runsCache) {
-        runsCache = await getJSON('api/runs?state=all&max-count=100');
+        runsCache = await getJSON('api/list?max-count=100');
       }
     } catch (err) {
       if (gen === generation) {
@@ -358,7 +358,7 @@
     const gen = begin('run');
     let res;
     try {
-      res = await getJSON('api/results' + qs([['run', runId], ['path', path]]));
+      res = await getJSON('api/tree' + qs([['run', runId], ['path', path]]));
     } catch (err) {
       if (gen === generation) {
         showError(err);
