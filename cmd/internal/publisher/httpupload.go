@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,22 +31,24 @@ const DefaultMaxUpload = 1 << 30
 
 // Bounds of an upload besides --max-upload.
 const (
-	maxUploadShards = 1000     // result_file parts and result_url values
+	maxUploadShards = 1000     // shards of a run; result_url and archive_url values
 	maxFieldBytes   = 64 << 10 // one form field other than result_file
-	maxURLFormBytes = 1 << 20  // an application/x-www-form-urlencoded body
+	maxURLFormBytes = 1 << 20  // an application/x-www-form-urlencoded body; the kept fields of a multipart one
 	maxRedirects    = 5
 )
 
 // uploader serves POST /api/results/upload: the shards of one run as
-// multipart result_file parts, or fetched from result_url, stored as they
-// arrive (never held in memory), validated as `publisher upload` validates
-// them, and committed with a manifest.
+// multipart result_file parts, fetched from result_url, or taken from the
+// zip archives named by archive_url (archive.go), stored as they arrive
+// (never held in memory), validated as `publisher upload` validates them,
+// and committed with a manifest.
 type uploader struct {
 	s       *Server
 	creds   *credentials
 	max     int64
 	origins map[string]bool // normalised scheme://host[:port]
-	client  *http.Client    // for result_url
+	client  *http.Client    // for result_url and archive_url
+	zip     archiveLimits
 }
 
 // newUploader returns the upload endpoint of s, or nil when it is off (no
@@ -60,7 +64,7 @@ func newUploader(s *Server) (*uploader, error) {
 	if cfg.MaxUpload < 0 {
 		return nil, fmt.Errorf("serve: --max-upload %d is negative", cfg.MaxUpload)
 	}
-	u := &uploader{s: s, max: cfg.MaxUpload, origins: map[string]bool{}}
+	u := &uploader{s: s, max: cfg.MaxUpload, origins: map[string]bool{}, zip: defaultArchiveLimits}
 	if u.max == 0 {
 		u.max = DefaultMaxUpload
 	}
@@ -195,15 +199,25 @@ type uploadResponse struct {
 
 // upload is one upload request in progress.
 type upload struct {
-	u      *uploader
-	r      *http.Request
-	body   *countingReader // the request body, limited to u.max
-	fetchd int64           // bytes fetched from result_url so far
-	runID  string
-	user   string
+	u        *uploader
+	r        *http.Request
+	body     *countingReader // the request body, limited to u.max
+	fetchd   int64           // bytes fetched from result_url and archive_url so far
+	expanded int64           // declared sizes of the archive entries taken so far
+	runID    string
+	user     string
 
-	shards    []store.Shard
-	names     []string // the runner's name of each shard, for messages
+	shards []store.Shard
+	names  []string // the runner's name of each shard, for messages
+
+	// The form as read: the URLs to fetch once the body is read (files
+	// win over them), and the body's values of metadataFields.
+	urlencoded  bool
+	resultURLs  []string
+	archiveURLs []string
+	fields      url.Values
+	kept        int // bytes of the above
+
 	labels    []string
 	overrides report.Metadata
 }
@@ -268,8 +282,14 @@ func (u *uploader) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (up *upload) run(w http.ResponseWriter, t time.Time) (*uploadResponse, error) {
 	ctx := up.r.Context()
 	err := up.receive(w)
+	if err == nil {
+		err = up.readMetadata()
+	}
+	if err == nil {
+		err = up.fetchURLs()
+	}
 	if err == nil && len(up.shards) == 0 {
-		err = refuse(http.StatusBadRequest, "upload: no result_file part and no result_url field")
+		err = refuse(http.StatusBadRequest, "upload: no result_file part, no result_url and no archive_url field")
 	}
 	var m *store.Manifest
 	if err == nil {
@@ -300,25 +320,25 @@ func (up *upload) run(w http.ResponseWriter, t time.Time) (*uploadResponse, erro
 	}, nil
 }
 
-// receive reads the form, storing each result_file part and each
-// result_url's body as the next shard as it arrives.
+// receive reads the form: it stores each result_file part as the next
+// shard as it arrives, and keeps the URLs to fetch and the metadata fields
+// for after the body.
 func (up *upload) receive(w http.ResponseWriter) error {
 	up.body = &countingReader{r: http.MaxBytesReader(unwrapWriter(w), up.r.Body, up.u.max)}
+	up.fields = url.Values{}
 	ct, _, _ := mime.ParseMediaType(up.r.Header.Get("Content-Type"))
 	if ct == "application/x-www-form-urlencoded" {
-		// result_url uploads with curl -d: small bodies only.
+		// URL uploads (curl -d, wpt.fyi's own client): small bodies only.
+		up.urlencoded = true
 		up.r.Body = http.MaxBytesReader(unwrapWriter(w), io.NopCloser(up.body), min(up.u.max, maxURLFormBytes))
 		if err := up.r.ParseForm(); err != nil {
 			return up.readError("form", err)
 		}
-		for _, v := range up.r.PostForm["result_url"] {
-			if err := up.fetch(v); err != nil {
-				return err
-			}
-		}
 		for k, vs := range up.r.PostForm {
 			for _, v := range vs {
-				up.field(k, v)
+				if err := up.keep(k, v); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -336,22 +356,17 @@ func (up *upload) receive(w http.ResponseWriter) error {
 		if err != nil {
 			return up.readError("form", err)
 		}
-		switch name := p.FormName(); name {
-		case "result_file":
+		switch name := p.FormName(); {
+		case name == "result_file":
 			err = up.store(p.FileName(), p)
 			var se *sourceError
 			if errors.As(err, &se) {
 				err = up.readError("result_file", se.err)
 			}
-		case "result_url":
+		case name == "result_url" || name == "archive_url" || slices.Contains(metadataFields, name):
 			var v string
 			if v, err = up.readField(name, p); err == nil {
-				err = up.fetch(v)
-			}
-		case "labels", "browser_name", "browser_version", "os_name", "os_version", "revision":
-			var v string
-			if v, err = up.readField(name, p); err == nil {
-				up.field(name, v)
+				err = up.keep(name, v)
 			}
 		default:
 			// Fields of wpt.fyi's receiver this one does not use
@@ -366,24 +381,108 @@ func (up *upload) receive(w http.ResponseWriter) error {
 	}
 }
 
-// field records a form field other than result_file and result_url; it
-// ignores fields it does not use.
-func (up *upload) field(name, v string) {
-	v = strings.TrimSpace(v)
-	switch name {
-	case "labels":
-		up.labels = append(up.labels, v)
-	case "browser_name":
-		up.overrides.Product = v
-	case "browser_version":
-		up.overrides.BrowserVersion = v
-	case "os_name":
-		up.overrides.OS = v
-	case "os_version":
-		up.overrides.OSVersion = v
-	case "revision":
-		up.overrides.Revision = v
+// metadataFields are the form fields that wpt.fyi's receiver reads with
+// FormValue, from the body or the query string
+// (api/receiver/receive_results.go, HandleResultsUpload), and this one uses.
+// Of its others, callback_url is ignored and user (for admins) unknown here.
+var metadataFields = []string{"labels", "browser_name", "browser_version", "os_name", "os_version", "revision"}
+
+// keep records a body field this endpoint uses other than result_file;
+// it ignores the others. All kept values together are bounded as an
+// urlencoded body is.
+func (up *upload) keep(name, v string) error {
+	switch {
+	case name == "result_url" || name == "archive_url":
+		if n := len(up.resultURLs) + len(up.archiveURLs); n == maxUploadShards {
+			return refuse(http.StatusBadRequest, "upload: more than %d result_url and archive_url fields", maxUploadShards)
+		}
+	case !slices.Contains(metadataFields, name):
+		return nil
 	}
+	if up.kept += len(v); up.kept > maxURLFormBytes {
+		return refuse(http.StatusBadRequest, "upload: form fields other than result_file longer than %d bytes in all", maxURLFormBytes)
+	}
+	switch name {
+	case "result_url":
+		up.resultURLs = append(up.resultURLs, strings.TrimSpace(v))
+	case "archive_url":
+		up.archiveURLs = append(up.archiveURLs, strings.TrimSpace(v))
+	default:
+		up.fields.Add(name, v)
+	}
+	return nil
+}
+
+// readMetadata sets the upload's labels and metadata overrides from the
+// body's fields and the query string, in the precedence of Go's
+// Request.FormValue, which wpt.fyi's receiver uses: an urlencoded body,
+// then the query string, then a multipart body. Where wpt.fyi takes the
+// first value only, every labels value of the winning source is taken.
+func (up *upload) readMetadata() error {
+	query, err := url.ParseQuery(up.r.URL.RawQuery)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "upload: query string: %v", err)
+	}
+	for _, name := range metadataFields {
+		vs := up.fields[name]
+		if (!up.urlencoded || len(vs) == 0) && len(query[name]) > 0 {
+			vs = query[name]
+		}
+		if len(vs) == 0 {
+			continue
+		}
+		v := strings.TrimSpace(vs[0])
+		switch name {
+		case "labels":
+			up.labels = vs
+		case "browser_name":
+			up.overrides.Product = v
+		case "browser_version":
+			up.overrides.BrowserVersion = v
+		case "os_name":
+			up.overrides.OS = v
+		case "os_version":
+			up.overrides.OSVersion = v
+		case "revision":
+			up.overrides.Revision = v
+		}
+	}
+	return nil
+}
+
+// azureArtifact matches a result_url that wpt.fyi's receiver takes for an
+// Azure Pipelines artifact, a zip archive
+// (api/receiver/azure.go, azureArtifactRegex).
+var azureArtifact = regexp.MustCompile(`/_apis/build/builds/[0-9]+/artifacts\?artifactName=([^&]+)`)
+
+// fetchURLs fetches the reports the form names, choosing one source as
+// wpt.fyi's receiver does (api/receiver/receive_results.go,
+// HandleResultsUpload): result_file parts win over URLs; then an Azure
+// Pipelines artifact as the first result_url (the other URLs ignored);
+// then the result_url fields; then the archive_url fields. The losing
+// fields are ignored, not merged, and not fetched.
+func (up *upload) fetchURLs() error {
+	var fetch func(string) error
+	var urls []string
+	switch r, a := up.resultURLs, up.archiveURLs; {
+	case len(up.shards) > 0:
+	case len(r) > 0 && azureArtifact.MatchString(r[0]):
+		fetch, urls = func(v string) error { return up.fetchArchive("result_url", v) }, r[:1]
+	case len(r) > 0:
+		fetch, urls = up.fetch, r
+	default:
+		fetch, urls = func(v string) error { return up.fetchArchive("archive_url", v) }, a
+	}
+	if ignored := len(up.resultURLs) + len(up.archiveURLs) - len(urls); ignored > 0 {
+		up.u.s.log.Info("URLs ignored, as wpt.fyi's receiver ignores them", "user", up.user, "run_id", up.runID,
+			"result_file", len(up.shards), "result_url", len(up.resultURLs), "archive_url", len(up.archiveURLs), "ignored", ignored)
+	}
+	for _, v := range urls {
+		if err := fetch(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (up *upload) readField(name string, p *multipart.Part) (string, error) {
@@ -450,23 +549,24 @@ func (up *upload) store(name string, r io.Reader) error {
 	return nil
 }
 
-// fetch stores the report at rawURL, which must be on an allowed origin,
-// as the run's next shard.
-func (up *upload) fetch(rawURL string) error {
-	rawURL = strings.TrimSpace(rawURL)
+// get checks rawURL, a value of the form field `field`, against the
+// allowed origins and GETs it. It returns a 200 answer, whose body the
+// caller closes, and the URL's name for messages.
+func (up *upload) get(field, rawURL string) (*http.Response, string, error) {
 	if len(up.u.origins) == 0 {
-		return refuse(http.StatusBadRequest, "upload: result_url is not accepted by this server (no origin allowed; see --upload-allow-origin)")
+		return nil, "", refuse(http.StatusBadRequest, "upload: %s is not accepted by this server (no origin allowed; see --upload-allow-origin)", field)
 	}
 	x, err := url.Parse(rawURL)
 	if err != nil {
-		return refuse(http.StatusBadRequest, "upload: result_url %q: %v", rawURL, err)
+		return nil, "", refuse(http.StatusBadRequest, "upload: %s %q: %v", field, rawURL, err)
 	}
+	name := x.Redacted()
 	if !up.u.allowed(x) {
-		return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), errOriginNotAllowed)
+		return nil, "", refuse(http.StatusBadRequest, "upload: %s %s: %v", field, name, errOriginNotAllowed)
 	}
 	req, err := http.NewRequestWithContext(up.r.Context(), http.MethodGet, x.String(), nil)
 	if err != nil {
-		return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), err)
+		return nil, "", refuse(http.StatusBadRequest, "upload: %s %s: %v", field, name, err)
 	}
 	req.Header.Set("User-Agent", "wptfeed-publisher")
 	resp, err := up.u.client.Do(req)
@@ -476,24 +576,35 @@ func (up *upload) fetch(rawURL string) error {
 			err = ue.Err
 		}
 		if errors.Is(err, errOriginNotAllowed) {
-			return refuse(http.StatusBadRequest, "upload: result_url %s: %v", x.Redacted(), err)
+			return nil, "", refuse(http.StatusBadRequest, "upload: %s %s: %v", field, name, err)
 		}
-		return refuse(http.StatusBadGateway, "upload: fetch result_url %s: %v", x.Redacted(), err)
+		return nil, "", refuse(http.StatusBadGateway, "upload: fetch %s %s: %v", field, name, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		code := http.StatusBadGateway
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
 			code = http.StatusBadRequest
 		}
-		return refuse(code, "upload: fetch result_url %s: %s", x.Redacted(), resp.Status)
+		return nil, "", refuse(code, "upload: fetch %s %s: %s", field, name, resp.Status)
 	}
+	return resp, name, nil
+}
+
+// fetch stores the report at rawURL, a result_url, as the run's next
+// shard.
+func (up *upload) fetch(rawURL string) error {
+	resp, name, err := up.get("result_url", rawURL)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	// Fetched bytes count against the same limit as the request's.
-	err = up.store(x.Redacted(), &fetchLimit{up: up, r: resp.Body})
+	err = up.store(name, &fetchLimit{up: up, r: resp.Body})
 	var se *sourceError
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &se) && !errors.As(err, &tooLarge) {
-		return refuse(http.StatusBadGateway, "upload: fetch result_url %s: %v", x.Redacted(), se.err)
+		return refuse(http.StatusBadGateway, "upload: fetch result_url %s: %v", name, se.err)
 	}
 	return err
 }

@@ -682,8 +682,10 @@ func TestUpload_ResultURL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := fetched.Load()
+			// A result_url alone: with a result_file it would be ignored,
+			// as wpt.fyi's receiver ignores it (TestUpload_Precedence).
 			resp, body := postForm(t, ctx, addr, "runner", "s3cret", []formPart{
-				resultFile("a.json", plain0), field("result_url", tc.url),
+				field("labels", "x"), field("result_url", tc.url),
 			})
 			if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.reason) {
 				t.Errorf("got %s %q, want %d naming %q", resp.Status, body, tc.code, tc.reason)
