@@ -26,13 +26,14 @@ func TestConformance_Mem(t *testing.T) {
 }
 
 func TestConformance_File(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) *store.Bucket { return mustOpen(t, "file://"+t.TempDir()) })
+	storetest.Run(t, func(t *testing.T) *store.Bucket { return mustOpen(t, "file://"+t.TempDir()) },
+		storetest.WithCaps(storetest.FileCaps))
 }
 
 func TestConformance_Dir(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) *store.Bucket {
 		return mustOpen(t, filepath.Join(t.TempDir(), "plain", "path"))
-	}, storetest.WithRuns(300), storetest.WithLargeSize(8<<20))
+	}, storetest.WithCaps(storetest.FileCaps), storetest.WithRuns(300), storetest.WithLargeSize(8<<20))
 }
 
 func TestConformance_S3(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 
+	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/gcp"
@@ -35,4 +36,22 @@ func openGCS(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 		}
 	}
 	return blob.OpenBucket(ctx, u.String())
+}
+
+// readCompressed makes gcsblob read the stored bytes of an object written
+// with Content-Encoding gzip. Without it the storage client sends no
+// Accept-Encoding of its own, Go's transport asks for gzip and decompresses
+// the answer; a range read then addresses the decompressed bytes, and GCS,
+// asked without gzip, transcodes and ignores Range altogether
+// (https://cloud.google.com/storage/docs/transcoding). With it the client
+// sends Accept-Encoding: gzip itself: GCS serves the stored bytes and
+// honours Range, and the transport passes them through.
+var readCompressed = &blob.ReaderOptions{
+	BeforeRead: func(as func(any) bool) error {
+		var obj **storage.ObjectHandle
+		if as(&obj) {
+			*obj = (*obj).ReadCompressed(true)
+		}
+		return nil
+	},
 }

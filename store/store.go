@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"gocloud.dev/blob/azureblob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/gcsblob"
 )
@@ -30,6 +31,12 @@ type Bucket struct {
 	// IfNotExist is check-then-rename).
 	dir  string
 	dirs sync.Map // directories of a file bucket known to exist
+
+	// readOpts and readCtx make every read return the stored bytes (see
+	// openRange): set for GCS (readCompressed) and Azure (azureReadContext);
+	// nil for the other drivers, which always do.
+	readOpts *blob.ReaderOptions
+	readCtx  func(context.Context) context.Context
 
 	faults func(op, key string) error // of WithFaults; nil: none
 }
@@ -67,8 +74,9 @@ func (b *Bucket) fault(op, key string) error {
 
 // Open opens the bucket at rawURL: a gocloud URL (file:///abs/dir, mem://,
 // s3://…, gs://…, azblob://…) or a plain directory path, which is created if
-// needed. File buckets store no attribute sidecar files (metadata=skip): the
-// project derives content types from keys. opts are applied in order. Open
+// needed. File buckets store no attribute sidecar files (metadata=skip): no
+// Content-Type or Content-Encoding is kept there, and a file server must
+// derive them from keys. opts are applied in order. Open
 // returns an error wrapping ErrInvalid for an empty or malformed URL.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Bucket, error) {
 	var o options
@@ -110,7 +118,14 @@ func open(ctx context.Context, rawURL string) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", rawURL, err)
 	}
-	return &Bucket{b: b, url: rawURL}, nil
+	bkt := &Bucket{b: b, url: rawURL}
+	switch u.Scheme {
+	case gcsblob.Scheme:
+		bkt.readOpts = readCompressed
+	case azureblob.Scheme:
+		bkt.readCtx = azureReadContext
+	}
+	return bkt, nil
 }
 
 func openFile(u *url.URL) (*Bucket, error) {
@@ -152,9 +167,13 @@ func (b *Bucket) Close() error { return b.b.Close() }
 
 // Attrs are what the store reports about an object.
 type Attrs struct {
-	Size    int64
+	Size    int64 // of the stored bytes
 	ModTime time.Time
 	ETag    string
+	// ContentType and ContentEncoding are the object's, as written (see
+	// WriteOptions). File buckets keep no metadata: both are "" there.
+	ContentType     string
+	ContentEncoding string
 }
 
 // Attributes returns the attributes of key, or ErrNotFound.
@@ -171,7 +190,13 @@ func (b *Bucket) attributes(ctx context.Context, key string) (Attrs, error) {
 	if err != nil {
 		return Attrs{}, classify(err, "stat", key)
 	}
-	return Attrs{Size: a.Size, ModTime: a.ModTime, ETag: a.ETag}, nil
+	attrs := Attrs{Size: a.Size, ModTime: a.ModTime, ETag: a.ETag, ContentType: a.ContentType, ContentEncoding: a.ContentEncoding}
+	if b.dir != "" {
+		// fileblob reports application/octet-stream for an object without
+		// an attribute file, which is every object here (metadata=skip).
+		attrs.ContentType, attrs.ContentEncoding = "", ""
+	}
+	return attrs, nil
 }
 
 // Exists reports whether key exists.
@@ -192,7 +217,9 @@ func (b *Bucket) exists(ctx context.Context, key string) (bool, error) {
 	return ok, err
 }
 
-// NewReader opens key for reading, or returns ErrNotFound.
+// NewReader opens key for reading, or returns ErrNotFound. Like every read
+// of the store, it returns the stored bytes, whatever the object's
+// Content-Encoding: gzip bytes stay compressed on every driver.
 func (b *Bucket) NewReader(ctx context.Context, key string) (r io.ReadCloser, err error) {
 	err = retry(ctx, func() error { r, err = b.newReader(ctx, key); return err })
 	return r, err
@@ -202,7 +229,7 @@ func (b *Bucket) newReader(ctx context.Context, key string) (io.ReadCloser, erro
 	if err := b.fault("read", key); err != nil {
 		return nil, err
 	}
-	r, err := b.b.NewReader(ctx, key, nil)
+	r, err := b.openRange(ctx, key, 0, -1)
 	if err != nil {
 		return nil, classify(err, "read", key)
 	}
@@ -210,7 +237,8 @@ func (b *Bucket) newReader(ctx context.Context, key string) (io.ReadCloser, erro
 }
 
 // NewRangeReader opens length bytes of key from offset (length < 0: to the
-// end).
+// end). Offsets address the stored bytes: for a gzip object, the
+// compressed ones, with or without a Content-Encoding.
 func (b *Bucket) NewRangeReader(ctx context.Context, key string, offset, length int64) (r io.ReadCloser, err error) {
 	err = retry(ctx, func() error { r, err = b.newRangeReader(ctx, key, offset, length); return err })
 	return r, err
@@ -220,11 +248,26 @@ func (b *Bucket) newRangeReader(ctx context.Context, key string, offset, length 
 	if err := b.fault("read", key); err != nil {
 		return nil, err
 	}
-	r, err := b.b.NewRangeReader(ctx, key, offset, length, nil)
+	r, err := b.openRange(ctx, key, offset, length)
 	if err != nil {
 		return nil, classify(err, "read", key)
 	}
 	return &reader{r: r, key: key}, nil
+}
+
+// openRange opens a driver reader of the stored bytes. An object written
+// with Content-Encoding gzip would otherwise come decompressed from two
+// drivers, whole reads and ranges alike (measured on the emulators): GCS
+// transcodes it for a request without Accept-Encoding: gzip, ignoring
+// Range, and Go's transport, under the GCS and Azure SDKs, asks for gzip
+// when they send no Accept-Encoding and decompresses the stored bytes the
+// service then sends with Content-Encoding: gzip. s3blob's SDK sends
+// Accept-Encoding: identity itself; memblob and fileblob serve no HTTP.
+func (b *Bucket) openRange(ctx context.Context, key string, offset, length int64) (*blob.Reader, error) {
+	if b.readCtx != nil {
+		ctx = b.readCtx(ctx)
+	}
+	return b.b.NewRangeReader(ctx, key, offset, length, b.readOpts)
 }
 
 type reader struct {
@@ -252,13 +295,29 @@ func (b *Bucket) readAll(ctx context.Context, key string) ([]byte, error) {
 	if err := b.fault("read", key); err != nil {
 		return nil, err
 	}
-	p, err := b.b.ReadAll(ctx, key)
+	r, err := b.openRange(ctx, key, 0, -1)
+	if err != nil {
+		return nil, classify(err, "read", key)
+	}
+	defer r.Close()
+	p, err := io.ReadAll(r)
 	return p, classify(err, "read", key)
 }
 
 // WriteOptions control a write.
 type WriteOptions struct {
+	// ContentType is stored as the object's Content-Type; "" derives it
+	// from the key (ContentType).
 	ContentType string
+	// ContentEncoding is stored as the object's Content-Encoding: "gzip"
+	// for gzip bytes that an HTTP client should get decompressed, as
+	// wpt.fyi stores its JSON outputs. The bytes are stored as given, and
+	// the store's own reads return them as stored. GCS then decompresses
+	// the object for a request that does not accept gzip (and serves it
+	// whole, ignoring Range); S3 and Azure serve the stored bytes with
+	// the header, which an HTTP client that asked for gzip decompresses.
+	// File buckets keep no metadata: it is dropped there.
+	ContentEncoding string
 	// IfNotExist makes the write fail with ErrExists when key exists. It is
 	// atomic on every driver the store opens, file buckets included.
 	IfNotExist bool
@@ -276,8 +335,9 @@ func (b *Bucket) Write(ctx context.Context, key string, r io.Reader, opts WriteO
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wo := &blob.WriterOptions{
-		ContentType: contentType(key, opts.ContentType),
-		IfNotExist:  opts.IfNotExist,
+		ContentType:     contentType(key, opts.ContentType),
+		ContentEncoding: opts.ContentEncoding,
+		IfNotExist:      opts.IfNotExist,
 	}
 	if br, ok := r.(*bytes.Reader); ok && br.Len() < 1<<20 {
 		// Cloud drivers allocate an 8–16 MiB buffer per writer by default:
@@ -404,20 +464,10 @@ func createTemp(path string) (*os.File, error) {
 }
 
 // filePath maps key to its file the way fileblob does for the keys this
-// project writes (which never need fileblob's escaping: see EscapeTestPath).
+// project writes (which never need fileblob's escaping: see ValidFileKey).
 func (b *Bucket) filePath(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
-		return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
-	}
-	for _, seg := range strings.Split(key, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
-		}
-		for _, c := range seg {
-			if c < 0x20 {
-				return "", fmt.Errorf("store: key %q: %w", key, ErrInvalid)
-			}
-		}
+	if !ValidFileKey(key) {
+		return "", fmt.Errorf("store: key %q cannot be a file's path: %w", key, ErrInvalid)
 	}
 	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
 }

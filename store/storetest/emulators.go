@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -38,6 +39,31 @@ type Backend struct {
 	Env map[string]string
 
 	newBucket func(t testing.TB, name string) string
+	objectURL func(t testing.TB, bucket, key string) string
+}
+
+// ObjectURL returns a URL at which a plain HTTP GET, with no credentials
+// of its own, reads key of the bucket at bucketURL (from NewBucketURL):
+// the path-style URL on the S3 and GCS emulators, which check no
+// credentials (the shape of GCS's public URLs,
+// https://storage.googleapis.com/<bucket>/<key>), and on Azurite a URL
+// with a read-only SAS signed with the development account's key.
+func (b *Backend) ObjectURL(t testing.TB, bucketURL, key string) string {
+	t.Helper()
+	u, err := url.Parse(bucketURL)
+	if err != nil {
+		t.Fatalf("storetest: bucket URL %q: %v", bucketURL, err)
+	}
+	return b.objectURL(t, u.Host, key)
+}
+
+// escapeKey escapes each segment of key for a URL path.
+func escapeKey(key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
 }
 
 // NewBucketURL creates a new empty bucket (container) and returns the URL
@@ -71,7 +97,7 @@ func (b *Backend) setenv(t testing.TB, kv ...string) {
 // If-None-Match: * on PutObject, atomically, but not on
 // CompleteMultipartUpload, so a write-once write large enough for a
 // multipart upload (over 8 MiB through s3blob) overwrites.
-var S3Caps = Caps{WriteOnceMultipart: false}
+var S3Caps = Caps{WriteOnceMultipart: false, Metadata: true}
 
 // StartS3 starts gofakes3 (in-memory) behind a real listener on 127.0.0.1
 // and sets the AWS credential variables the SDK reads. Bucket URLs are
@@ -101,6 +127,9 @@ func StartS3(t testing.TB) *Backend {
 			t.Fatalf("storetest: create S3 bucket %s: %v", name, err)
 		}
 		return S3URL(name, srv.URL)
+	}
+	b.objectURL = func(t testing.TB, bucket, key string) string {
+		return srv.URL + "/" + bucket + "/" + escapeKey(key)
 	}
 	return b
 }
@@ -148,6 +177,9 @@ func StartGCS(t testing.TB) *Backend {
 	b.newBucket = func(t testing.TB, name string) string {
 		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name})
 		return "gs://" + name
+	}
+	b.objectURL = func(t testing.TB, bucket, key string) string {
+		return srv.URL() + "/" + bucket + "/" + escapeKey(key)
 	}
 	return b
 }
@@ -234,6 +266,15 @@ func StartAzurite(t testing.TB) *Backend {
 			t.Fatalf("storetest: create Azure container %s: %v", name, err)
 		}
 		return AzureURL(name, domain)
+	}
+	b.objectURL = func(t testing.TB, container, key string) string {
+		t.Helper()
+		u, err := client.ServiceClient().NewContainerClient(container).NewBlobClient(key).
+			GetSASURL(sas.BlobPermissions{Read: true}, time.Now().Add(time.Hour), nil)
+		if err != nil {
+			t.Fatalf("storetest: SAS URL of %s/%s: %v", container, key, err)
+		}
+		return u
 	}
 	return b
 }

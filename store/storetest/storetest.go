@@ -2,9 +2,10 @@
 // manner of gocloud.dev/blob/drivertest: Run checks that a *store.Bucket
 // keeps the contracts the rest of the project relies on (listing order and
 // paging, write-once, the manifest as commit point, ErrNotFound, odd keys,
-// concurrent and large streaming writes, ranges, the publication log),
-// whatever driver is underneath. Start functions run the cloud emulators
-// the suite is run against on 127.0.0.1 (StartS3, StartGCS, StartAzurite).
+// concurrent and large streaming writes, ranges, gzip objects read back as
+// stored with and without Content-Encoding, the publication log), whatever
+// driver is underneath. Start functions run the cloud emulators the suite
+// is run against on 127.0.0.1 (StartS3, StartGCS, StartAzurite).
 //
 // storetest is for tests only. It imports store and the emulators, nothing
 // of report, feed or cmd.
@@ -39,10 +40,18 @@ type Caps struct {
 	// several chunks; Azure staged blocks) fails with ErrExists when the
 	// key exists.
 	WriteOnceMultipart bool
+	// Metadata: an object keeps the Content-Type and Content-Encoding it
+	// was written with, and Attributes reports them.
+	Metadata bool
 }
 
 // AllCaps is every capability: what the clouds themselves do.
-var AllCaps = Caps{WriteOnceMultipart: true}
+var AllCaps = Caps{WriteOnceMultipart: true, Metadata: true}
+
+// FileCaps are the capabilities of file buckets as the store opens them:
+// with metadata=skip, no attribute files, so no Content-Type or
+// Content-Encoding.
+var FileCaps = Caps{WriteOnceMultipart: true, Metadata: false}
 
 // Option changes how Run runs.
 type Option func(*config)
@@ -91,6 +100,7 @@ func Run(t *testing.T, newBucket func(t *testing.T) *store.Bucket, opts ...Optio
 		{"AbortedWrite", testAbortedWrite},
 		{"LargeStream", func(t *testing.T, b *store.Bucket) { testLargeStream(t, b, cfg.largeSize) }},
 		{"GzipVerbatim", testGzipVerbatim},
+		{"ContentEncoding", func(t *testing.T, b *store.Bucket) { testContentEncoding(t, b, cfg.caps) }},
 		{"Delete", testDelete},
 		{"Attributes", testAttributes},
 		{"Ranges", testRanges},
@@ -510,16 +520,19 @@ func testNotFound(t *testing.T, b *store.Bucket) {
 	}
 }
 
-// OddTestPaths are wpt test paths with characters that need escaping.
+// OddTestPaths are wpt test paths with characters that some stores or file
+// systems treat specially; their per-test keys are the paths as they are.
+// report refuses control characters and "." or ".." segments in test paths,
+// so none of these has them (a query may hold ".." text).
 var OddTestPaths = []string{
 	"/fetch/api/request/request-init.any.html?include=a#frag",
 	"/a b/c d.html",
 	"/ü/中文/😀.html",
-	"/../../etc/passwd",
-	"/./x/./y",
-	"/a//b",
+	"/WebCryptoAPI/derive_bits_keys/hkdf.https.any.html?1-1000",
+	"/a.html?u=http://x/y&v=../z", // not a file bucket's: "//" and "../"
 	"/100%.html",
-	"/q\x01\n\t\"'<>\\|*:.html",
+	"/q\"'<>|*:.html",
+	"/b\\c.html", // not a file bucket's: a backslash
 	"/a/..b/...",
 	"/x?a=1&b=2;c#d?e",
 	"/+plus+/~tilde~",
@@ -530,7 +543,14 @@ func testOddKeys(t *testing.T, b *store.Bucket) {
 	prefix := "0123456789abcdef0123456789abcdef01234567/chrome-1-linux-0123456789/"
 	want := map[string]string{}
 	for _, p := range OddTestPaths {
-		key := strings.TrimSuffix(prefix, "/") + store.EscapeTestPath(p)
+		key := strings.TrimSuffix(prefix, "/") + p // as store.TestKey makes it
+		if b.Dir() != "" && !store.ValidFileKey(key) {
+			// A file bucket refuses what it cannot hold as a path.
+			if err := b.WriteBytes(ctx, key, []byte(p), store.WriteOptions{}); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("write %q to a file bucket: got %v, want ErrInvalid", key, err)
+			}
+			continue
+		}
 		want[key] = p
 		if err := b.WriteBytes(ctx, key, []byte(p), store.WriteOptions{IfNotExist: true}); err != nil {
 			t.Errorf("write %q as %q: %v", p, key, err)
@@ -543,14 +563,10 @@ func testOddKeys(t *testing.T, b *store.Bucket) {
 			t.Errorf("%q: Attributes = %+v, %v", p, a, err)
 		}
 	}
-	// Listed under their exact keys, which unescape to the test paths.
+	// Listed under their exact keys, which are the test paths.
 	got := map[string]string{}
 	for _, o := range listKeys(t, b, prefix, "") {
-		p, err := store.UnescapeTestPath("/" + strings.TrimPrefix(o.Key, prefix))
-		if err != nil {
-			t.Errorf("listed key %q does not unescape: %v", o.Key, err)
-		}
-		got[o.Key] = p
+		got[o.Key] = "/" + strings.TrimPrefix(o.Key, prefix)
 	}
 	for k, p := range want {
 		if got[k] != p {
@@ -717,9 +733,9 @@ func testLargeStream(t *testing.T, b *store.Bucket, size int64) {
 	t.Logf("%d MiB: written in %v, read in %v", size>>20, wrote.Round(time.Millisecond), (time.Since(start) - wrote).Round(time.Millisecond))
 }
 
-// testGzipVerbatim: gzip objects are stored and served byte for byte
-// (Content-Type application/gzip, no Content-Encoding, so no server or
-// client decompresses them).
+// testGzipVerbatim: gzip objects written without a Content-Encoding are
+// stored and served byte for byte (Content-Type application/gzip, so no
+// server or client decompresses them).
 func testGzipVerbatim(t *testing.T, b *store.Bucket) {
 	ctx := ctxFor(t)
 	var buf bytes.Buffer
@@ -754,6 +770,121 @@ func testGzipVerbatim(t *testing.T, b *store.Bucket) {
 		}
 	}
 }
+
+// GzipJSON returns the gzip of a JSON document of about n bytes, which
+// compresses to about n/2: its strings are hex of random bytes.
+func GzipJSON(seed uint64, n int) []byte {
+	var key [32]byte
+	key[0] = byte(seed)
+	rnd := rand.NewChaCha8(key)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"results": [`))
+	p := make([]byte, 32)
+	for i := 0; i*(len(p)*2+20) < n; i++ {
+		if i > 0 {
+			zw.Write([]byte(", "))
+		}
+		rnd.Read(p)
+		fmt.Fprintf(zw, `{"test": "/%x"}`, p)
+	}
+	zw.Write([]byte("]}\n"))
+	zw.Close()
+	return buf.Bytes()
+}
+
+// testContentEncoding: gzip JSON written with Content-Encoding gzip, as
+// the dashboard's outputs are, reads back as the stored (compressed) bytes
+// through every reader of the store, whole and in ranges; Attributes
+// report the stored size and, where the backend keeps metadata, the
+// content type and encoding.
+func testContentEncoding(t *testing.T, b *store.Bucket, caps Caps) {
+	ctx := ctxFor(t)
+	opts := store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"}
+	small := GzipJSON(5, 4000)
+	large := GzipJSON(6, 3<<20) // over 1 MiB: a streaming write, several reads
+	if err := b.WriteBytes(ctx, "enc/small.json.gz", small, opts); err != nil {
+		t.Fatal(err)
+	}
+	// A streaming write (not a *bytes.Reader), as the pack's.
+	if err := b.Write(ctx, "enc/large.json.gz", io.MultiReader(bytes.NewReader(large)), opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  string
+		data []byte
+	}{{"enc/small.json.gz", small}, {"enc/large.json.gz", large}} {
+		data, size := tc.data, int64(len(tc.data))
+		if got := mustRead(t, b, tc.key); !bytes.Equal(got, data) {
+			t.Errorf("%s: ReadAll returned %d bytes, want the %d stored (gzip: %v)", tc.key, len(got), size, isGzip(got))
+		}
+		r, err := b.NewReader(ctx, tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: NewReader returned %d bytes (%v), want the %d stored (gzip: %v)", tc.key, len(got), err, size, isGzip(got))
+		}
+		for _, rg := range []struct{ off, n int64 }{
+			{0, 10}, {10, 100}, {size / 2, 1000}, {size - 7, -1}, {1, -1}, {0, -1}, {size - 3, 100},
+		} {
+			want := data[rg.off:]
+			if rg.n >= 0 && rg.n < int64(len(want)) {
+				want = want[:rg.n]
+			}
+			rr, err := b.NewRangeReader(ctx, tc.key, rg.off, rg.n)
+			if err != nil {
+				t.Fatalf("%s: range %d+%d: %v", tc.key, rg.off, rg.n, err)
+			}
+			got, err := io.ReadAll(rr)
+			rr.Close()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: range %d+%d: got %d bytes (%v), want the %d stored bytes there", tc.key, rg.off, rg.n, len(got), err, len(want))
+			}
+		}
+		a, err := b.Attributes(ctx, tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Size != size {
+			t.Errorf("%s: Attributes.Size = %d, want the stored size %d", tc.key, a.Size, size)
+		}
+		rs := b.ReadSeeker(ctx, tc.key, a.Size)
+		rs.Seek(-20, io.SeekEnd)
+		got, err = io.ReadAll(rs)
+		rs.Close()
+		if err != nil || !bytes.Equal(got, data[size-20:]) {
+			t.Errorf("%s: ReadSeeker at the end - 20: got %d bytes (%v), want the last 20 stored", tc.key, len(got), err)
+		}
+		// The stored bytes are one gzip stream of the JSON.
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err == nil {
+			_, err = io.Copy(io.Discard, zr)
+		}
+		if err != nil {
+			t.Fatalf("%s: test data is not gzip: %v", tc.key, err)
+		}
+	}
+	a, err := b.Attributes(ctx, "enc/small.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := a.ContentType == "application/json" && a.ContentEncoding == "gzip"
+	switch {
+	case kept && !caps.Metadata:
+		t.Fatalf("Caps.Metadata is false, but Attributes report Content-Type %q, Content-Encoding %q: correct the backend's Caps", a.ContentType, a.ContentEncoding)
+	case !caps.Metadata && (a.ContentType != "" || a.ContentEncoding != ""):
+		t.Errorf("no metadata kept, but Attributes report Content-Type %q, Content-Encoding %q; want both empty", a.ContentType, a.ContentEncoding)
+	case !caps.Metadata:
+		t.Skipf("LIMITATION (Caps.Metadata=false): objects keep no Content-Type or Content-Encoding; the stored bytes read back exactly")
+	case !kept:
+		t.Errorf("Attributes report Content-Type %q, Content-Encoding %q; want application/json, gzip", a.ContentType, a.ContentEncoding)
+	}
+}
+
+func isGzip(p []byte) bool { return len(p) >= 2 && p[0] == 0x1f && p[1] == 0x8b }
 
 func testDelete(t *testing.T, b *store.Bucket) {
 	ctx := ctxFor(t)

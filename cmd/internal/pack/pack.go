@@ -114,6 +114,11 @@ func Write(ctx context.Context, b *store.Bucket, sha, pid string, src Source) er
 		}
 		pw.CloseWithError(bw.Flush())
 	}()
+	// The pack is stored as application/gzip with no Content-Encoding:
+	// readers address its gzip members by offset in the stored bytes, and
+	// GCS would transcode a gzip-encoded object for a client that does not
+	// accept gzip, ignoring Range. The index is gzip JSON, read whole: it is
+	// stored like the summaries, Content-Encoding gzip.
 	err := b.Write(ctx, key, pr, store.WriteOptions{ContentType: "application/gzip"})
 	pr.CloseWithError(errors.New("write ended")) // unblocks the goroutine after a failed write
 	if err != nil {
@@ -151,7 +156,7 @@ func Write(ctx context.Context, b *store.Bucket, sha, pid string, src Source) er
 		return fmt.Errorf("pack: index: %w", err)
 	}
 	ikey := store.TestPackIndexKey(sha, pid)
-	if err := b.WriteBytes(ctx, ikey, zbuf.Bytes(), store.WriteOptions{ContentType: "application/gzip"}); err != nil {
+	if err := b.WriteBytes(ctx, ikey, zbuf.Bytes(), store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"}); err != nil {
 		return fmt.Errorf("pack: write %s: %w", ikey, err)
 	}
 	return nil

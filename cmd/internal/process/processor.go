@@ -136,7 +136,11 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		return nil, err
 	}
 	summaryKey := store.SummaryKey(sha, pid)
-	if err := p.Out.WriteBytes(ctx, summaryKey, sum.Bytes(), store.WriteOptions{ContentType: "application/gzip"}); err != nil {
+	// Gzip JSON with Content-Encoding gzip, as wpt.fyi uploads its summaries
+	// and per-test files (results-processor/gsutil.py: gsutil -h
+	// Content-Encoding:gzip), so that a plain HTTP GET of results_url gets
+	// JSON; the store's own reads still get the gzip bytes.
+	if err := p.Out.WriteBytes(ctx, summaryKey, sum.Bytes(), store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"}); err != nil {
 		return nil, err
 	}
 	rawKey := store.RawResultsKey(sha, pid)
@@ -311,7 +315,7 @@ func (p *Processor) writeTests(ctx context.Context, sp *spool, recs []fileRec, s
 			for r := range next {
 				var err error
 				if buf, err = sp.read(r, buf); err == nil {
-					err = p.Out.WriteBytes(ctx, store.TestKey(sha, pid, r.path), buf, store.WriteOptions{ContentType: "application/gzip"})
+					err = p.Out.WriteBytes(ctx, store.TestKey(sha, pid, r.path), buf, store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"})
 				}
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
