@@ -482,27 +482,8 @@ func (f *fixture) alignedEntry(t testing.TB, sha, filter, dir string) (runs []re
 type testEnv struct {
 	out    *store.Bucket
 	addr   string // http://<bound address>
-	logBuf *syncBuffer
+	logBuf *testutil.SyncBuffer
 	fx     *fixture
-}
-
-// syncBuffer is a bytes.Buffer safe for a server's logger and a test to
-// share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -513,7 +494,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	cfg.Addr = "127.0.0.1:0"
 	cfg.BaseURL = "https://status.test"
 	cfg.ScanInterval = time.Hour // scans only where a test asks for them
-	env := &testEnv{out: fx.out, logBuf: &syncBuffer{}, fx: fx}
+	env := &testEnv{out: fx.out, logBuf: &testutil.SyncBuffer{}, fx: fx}
 	log := slog.New(slog.NewTextHandler(env.logBuf, nil))
 	s, err := status.New(ctx, cfg, fx.out, log)
 	if err != nil {

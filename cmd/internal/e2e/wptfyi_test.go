@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/store"
 	"github.com/wptfeed/wptfeed/store/storetest"
 )
@@ -105,7 +105,7 @@ func TestWptFyi_ReadsOurOutputs(t *testing.T) {
 	}
 
 	// /api/runs, as wpt.fyi's client reads it.
-	var logs syncLog
+	var logs testutil.SyncBuffer
 	addr := startServe(t, ctx, outURL, &logs)
 	resp, err := http.Get("http://" + addr + "/api/runs?product=chrome")
 	if err != nil {
@@ -159,27 +159,9 @@ func TestWptFyi_ReadsOurOutputs(t *testing.T) {
 	}
 }
 
-// syncLog is a log writer safe for a command and a test to share.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServe runs `ingester serve` on out at 127.0.0.1:0 until the test
 // ends and returns its address.
-func startServe(t *testing.T, ctx context.Context, out string, logs *syncLog) string {
+func startServe(t *testing.T, ctx context.Context, out string, logs *testutil.SyncBuffer) string {
 	t.Helper()
 	c := ingesterCmd(io.Discard, logs)
 	c.SetArgs([]string{"serve", "--out", out, "--addr", "127.0.0.1:0"})

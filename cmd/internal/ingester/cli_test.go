@@ -2,7 +2,6 @@ package ingester
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,36 +11,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wptfeed/wptfeed/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command's logger and a test to
-// share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeCmd: `ingester serve` wires the status server and the
 // dashboard on one address, and stops when its context ends.
 func TestServeCmd(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("serves until cancelled", func(t *testing.T) {
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		cmd := newServeCmd(&stderr)
 		cmd.SetArgs([]string{"--out", dir, "--addr", "127.0.0.1:0", "--scan-interval", "10ms", "--max-entries", "3", "--base-url", "https://status.test"})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,7 +88,7 @@ func TestServeCmd(t *testing.T) {
 func startCmd(t *testing.T, cmd interface {
 	SetArgs([]string)
 	ExecuteContext(context.Context) error
-}, stderr *syncBuffer, args []string, pattern string) string {
+}, stderr *testutil.SyncBuffer, args []string, pattern string) string {
 	t.Helper()
 	cmd.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,7 +140,7 @@ func idleClosed(t *testing.T, addr, path string, wait time.Duration) bool {
 func TestTimeoutFlags(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("serve", func(t *testing.T) {
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		addr := startCmd(t, newServeCmd(&stderr), &stderr,
 			[]string{"--out", dir, "--addr", "127.0.0.1:0", "--idle-timeout", "200ms"}, `"status server serving" addr=(127\.0\.0\.1:\d+)`)
 		if !idleClosed(t, addr, "/healthz", 3*time.Second) {
@@ -169,7 +150,7 @@ func TestTimeoutFlags(t *testing.T) {
 	t.Run("run --listen", func(t *testing.T) {
 		tok := filepath.Join(dir, "token")
 		os.WriteFile(tok, []byte("secret\n"), 0o600)
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		addr := startCmd(t, newRunCmd(&stderr), &stderr,
 			[]string{"--feed", "http://127.0.0.1:1/feed.atom", "--out", dir, "--listen", "127.0.0.1:0", "--notify-token-file", tok, "--idle-timeout", "200ms"},
 			`msg=listening addr=(127\.0\.0\.1:\d+)`)

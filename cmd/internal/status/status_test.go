@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/feed/feedtest"
+	"github.com/wptfeed/wptfeed/internal/testutil"
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/store"
 )
@@ -134,24 +134,7 @@ type testEnv struct {
 	out    *store.Bucket
 	srv    *Server
 	addr   string // http://<bound address>
-	logBuf *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logBuf *testutil.SyncBuffer
 }
 
 // newTestEnv writes the fixtures (and whatever setup writes) and
@@ -170,7 +153,7 @@ func newTestEnv(t *testing.T, cfg Config, setup func(b *store.Bucket)) *testEnv 
 	if setup != nil {
 		setup(out)
 	}
-	env := &testEnv{out: out, logBuf: &syncBuffer{}}
+	env := &testEnv{out: out, logBuf: &testutil.SyncBuffer{}}
 	log := slog.New(slog.NewTextHandler(env.logBuf, nil))
 	s, err := New(ctx, cfg, out, log)
 	if err != nil {
