@@ -45,7 +45,7 @@ func TestGC(t *testing.T) {
 		put(store.StatusKey(young), old)
 		put(store.LeaseKey(young, 1), old)
 		put(store.LeaseKey(young, 2), time.Now()) // one generation is recent: kept whole
-		put(store.MissingStateKey(pending), old) // unfinished: its count is still needed
+		put(store.MissingStateKey(pending), old)  // unfinished: its count is still needed
 		for name, age := range map[string]time.Time{"testruns/x.json.123.tmp": old, "testruns/y.json.456.tmp": time.Now()} {
 			p := filepath.Join(dir, filepath.FromSlash(name))
 			if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
