@@ -40,6 +40,10 @@ type Link struct {
 	Href, Rel, Type string
 	Length          int64 // 0 = omit
 	Title           string
+	// SHA256 is the sha256 of the linked resource, 64 lower-case hex
+	// digits, written as the link's wpt:sha256 attribute (in RunNS), which
+	// generic Atom libraries keep per link; empty = omit.
+	SHA256 string
 }
 
 // Category is an atom:category (RFC 4287 §4.2.2). Term is required.

@@ -20,9 +20,9 @@ const atom03NS = "http://purl.org/atom/ns#"
 
 // Parse reads an Atom document with gofeed's Atom parser and returns it, links
 // with all their rels (prev-archive, next-archive, current, self; a link
-// without rel comes back as "alternate"), categories with scheme, fh:archive
-// and the wpt:run extension resolved by namespace URI (whatever prefix the
-// document uses).
+// without rel comes back as "alternate") and their wpt:sha256, categories
+// with scheme, fh:archive and the wpt:run extension resolved by namespace
+// URI (whatever prefix the document uses).
 //
 // Parse reads r to the end and does not limit its size: cap r (Client.Fetch
 // does). atom:id values come back as written (gofeed would re-serialise them
@@ -63,7 +63,7 @@ func Parse(r io.Reader) (*Feed, error) {
 		ID:       idText(ext.id, af.ID),
 		Title:    text(af.Title),
 		Subtitle: text(af.Subtitle),
-		Links:    fromAtomLinks(af.Links),
+		Links:    fromAtomLinks(af.Links, ext.links),
 		Archive:  ext.archive,
 	}
 	if f.Updated, err = atomTime(af.Updated, af.UpdatedParsed); err != nil {
@@ -81,7 +81,7 @@ func Parse(r io.Reader) (*Feed, error) {
 			ID:      idText(ext.entries[i].id, ae.ID),
 			Title:   text(ae.Title),
 			Summary: text(ae.Summary),
-			Links:   fromAtomLinks(ae.Links),
+			Links:   fromAtomLinks(ae.Links, ext.entries[i].links),
 			Run:     ext.entries[i].run,
 		}
 		if e.Updated, err = atomTime(ae.Updated, ae.UpdatedParsed); err != nil {
@@ -117,11 +117,21 @@ func idText(raw *string, gofeedID string) string {
 	return text(gofeedID)
 }
 
-func fromAtomLinks(ls []*atom.Link) []Link {
+// fromAtomLinks converts gofeed's links; shas are the wpt:sha256 attributes
+// of the same link elements, in order, read by readExtensions (used only
+// when both passes found as many links, as they do).
+func fromAtomLinks(ls []*atom.Link, shas []string) []Link {
+	if len(shas) != len(ls) {
+		shas = nil
+	}
 	var out []Link
-	for _, l := range ls {
+	for i, l := range ls {
 		if l == nil {
 			continue
+		}
+		var sha string
+		if shas != nil {
+			sha = shas[i]
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(l.Length), 10, 64)
 		if err != nil || n < 0 {
@@ -133,6 +143,7 @@ func fromAtomLinks(ls []*atom.Link) []Link {
 			Type:   sanitize(l.Type),
 			Length: n,
 			Title:  sanitize(l.Title),
+			SHA256: sha,
 		})
 	}
 	return out
@@ -184,18 +195,21 @@ func dropControlBytes(b []byte) []byte {
 }
 
 // extensions holds what gofeed cannot give: fh:archive at feed level, the
-// atom:id texts as written, and the first wpt:run of each entry (nil when
-// absent), for the entries gofeed reports, in document order. Like gofeed,
-// the last atom:id wins when there are several.
+// atom:id texts as written, the wpt:sha256 attribute of each atom:link
+// ("" when absent), and the first wpt:run of each entry (nil when absent),
+// for the entries gofeed reports, in document order. Like gofeed, the last
+// atom:id wins when there are several.
 type extensions struct {
 	archive bool
 	id      *string
+	links   []string
 	entries []rawEntry
 }
 
 type rawEntry struct {
-	id  *string
-	run *Run
+	id    *string
+	links []string
+	run   *Run
 }
 
 // newDecoder configures encoding/xml as gofeed configures its pull parser, so
@@ -254,6 +268,9 @@ func readExtensions(data []byte) (*extensions, error) {
 				var e rawEntry
 				e, err = readEntry(d, len(ext.entries))
 				ext.entries = append(ext.entries, e)
+			case isAtomNative(t.Name.Space) && strings.EqualFold(t.Name.Local, "link"):
+				ext.links = append(ext.links, linkSHA256(t))
+				err = d.Skip()
 			default:
 				err = d.Skip()
 			}
@@ -265,7 +282,7 @@ func readExtensions(data []byte) (*extensions, error) {
 }
 
 // readEntry reads the children of an entry up to its end tag and returns
-// its atom:id text and its first wpt:run.
+// its atom:id text, its links' wpt:sha256 and its first wpt:run.
 func readEntry(d *xml.Decoder, i int) (rawEntry, error) {
 	var e rawEntry
 	for {
@@ -286,6 +303,9 @@ func readEntry(d *xml.Decoder, i int) (rawEntry, error) {
 				var id string
 				id, err = elementText(d)
 				e.id = &id
+			case isAtomNative(t.Name.Space) && strings.EqualFold(t.Name.Local, "link"):
+				e.links = append(e.links, linkSHA256(t))
+				err = d.Skip()
 			default:
 				err = d.Skip()
 			}
@@ -359,6 +379,17 @@ func readRun(d *xml.Decoder) (*Run, error) {
 			}
 		}
 	}
+}
+
+// linkSHA256 returns the wpt:sha256 attribute of an atom:link, found by
+// namespace URI, or "".
+func linkSHA256(t xml.StartElement) string {
+	for _, a := range t.Attr {
+		if inNS(a.Name, RunNS, "sha256") {
+			return sanitize(a.Value)
+		}
+	}
+	return ""
 }
 
 func readShard(t xml.StartElement) (Shard, error) {

@@ -211,3 +211,47 @@ func TestParse_Lenient(t *testing.T) {
 		})
 	}
 }
+
+// wpt:sha256 on atom:link is read per link, by namespace URI.
+func TestParse_LinkSHA256(t *testing.T) {
+	sum := strings.Repeat("0f", 32)
+	links := `<link rel="enclosure" href="https://example.org/a.json.gz" %s="` + sum + `"/>` +
+		`<link rel="enclosure" href="https://example.org/b.json.gz"/>`
+	tests := []struct {
+		name, rootAttrs, attr string
+		want                  string // the first enclosure's SHA256
+	}{
+		{"wpt prefix", `xmlns:wpt="tag:wptfeed.org,2026:run"`, "wpt:sha256", sum},
+		{"other prefix", `xmlns:r="tag:wptfeed.org,2026:run"`, "r:sha256", sum},
+		{"prefix bound to another namespace", `xmlns:wpt="urn:not-ours"`, "wpt:sha256", ""},
+		{"no namespace", ``, "sha256", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ls := strings.Replace(links, "%s", tt.attr, 1)
+			f := mustParse(t, []byte(doc(tt.rootAttrs, ls, entry(ls))))
+			for where, got := range map[string][]feed.Link{"feed": f.Links, "entry": f.Entries[0].Links} {
+				encl := 0
+				for _, l := range got {
+					if l.Rel != "enclosure" {
+						if l.SHA256 != "" {
+							t.Errorf("%s: %s link has SHA256 %q, want none", where, l.Rel, l.SHA256)
+						}
+						continue
+					}
+					want := ""
+					if encl == 0 {
+						want = tt.want
+					}
+					if l.SHA256 != want {
+						t.Errorf("%s: enclosure %s: got SHA256 %q, want %q", where, l.Href, l.SHA256, want)
+					}
+					encl++
+				}
+				if encl != 2 {
+					t.Errorf("%s: got %d enclosures, want 2", where, encl)
+				}
+			}
+		})
+	}
+}

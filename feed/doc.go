@@ -34,11 +34,17 @@
 // ignore children and attributes they do not know, and identify the elements
 // by namespace URI, never by prefix.
 //
+// A link may carry the sha256 of what it links to as the attribute
+// wpt:sha256 (RunNS, lower-case hex; Link.SHA256): each enclosure carries
+// its shard's, which generic Atom libraries keep per link, while some keep
+// only the last of repeated wpt:shard elements.
+//
 // # Reading
 //
 // Parse uses gofeed's Atom-level parser (github.com/mmcdole/gofeed/atom) for
 // the Atom elements and re-reads the document with encoding/xml for the
-// extension elements (fh:archive, wpt:run) and atom:id, because gofeed keys
+// extension elements (fh:archive, wpt:run), the links' wpt:sha256 and
+// atom:id, because gofeed keys
 // extensions by the prefix the document happens to use, drops the namespace
 // of their children, and rewrites ids through net/url (percent-encoding
 // IRIs, which RFC 4287 §4.2.6.1 compares character by character). Both passes decode the same bytes the same way (non-strict XML,

@@ -41,10 +41,13 @@ type xmlFeed struct {
 	Entries  []xmlEntry        `xml:"entry"`
 }
 
-// xmlLink is atom:link (RFC 4287 §4.2.7): gorilla's AtomLink plus title.
+// xmlLink is atom:link (RFC 4287 §4.2.7): gorilla's AtomLink plus title,
+// and our wpt:sha256 attribute (a foreign attribute, which the schema's
+// atomCommonAttributes allow on every Atom element).
 type xmlLink struct {
 	feeds.AtomLink
-	Title string `xml:"title,attr,omitempty"`
+	Title  string `xml:"title,attr,omitempty"`
+	SHA256 string `xml:"wpt:sha256,attr,omitempty"`
 }
 
 // xmlCategory is atom:category (RFC 4287 §4.2.2); gorilla writes categories
@@ -124,23 +127,46 @@ func Marshal(f *Feed) ([]byte, error) {
 	return selfClose(buf.Bytes()), nil
 }
 
-// emptyElements are the end tags of elements we write without content;
-// encoding/xml never writes <x/>. Text and attribute values cannot hold these
-// byte sequences: encoding/xml escapes '"', '<' and '>' in them.
-var emptyElements = [][2][]byte{
-	{[]byte(`"></link>`), []byte(`"/>`)},
-	{[]byte(`"></category>`), []byte(`"/>`)},
-	{[]byte(`"></wpt:shard>`), []byte(`"/>`)},
-	{[]byte(`<fh:archive></fh:archive>`), []byte(`<fh:archive/>`)},
+// selfClose rewrites the elements we write without content as empty-element
+// tags (XML 1.0 §3.1), in one pass: encoding/xml never writes <x/>. It turns
+// `"></link>`, `"></category>` and `"></wpt:shard>` (an end tag right after
+// the start tag's last attribute) into `"/>`, and
+// `<fh:archive></fh:archive>` into `<fh:archive/>`. Text and attribute
+// values cannot hold "></": encoding/xml escapes '<' and '>' in them.
+func selfClose(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for {
+		i := bytes.Index(b, endAfterStart)
+		if i < 0 {
+			return append(out, b...)
+		}
+		rest := b[i+len(endAfterStart):]
+		n := 0
+		if i > 0 && b[i-1] == '"' {
+			for _, name := range emptyAfterAttrs {
+				if bytes.HasPrefix(rest, name) {
+					n = len(name)
+					break
+				}
+			}
+		} else if bytes.HasSuffix(b[:i], archiveStart) && bytes.HasPrefix(rest, archiveEnd) {
+			n = len(archiveEnd)
+		}
+		if n == 0 {
+			out = append(out, b[:i+len(endAfterStart)]...)
+		} else {
+			out = append(append(out, b[:i]...), "/>"...)
+		}
+		b = rest[n:]
+	}
 }
 
-// selfClose rewrites empty elements as empty-element tags (XML 1.0 §3.1).
-func selfClose(b []byte) []byte {
-	for _, r := range emptyElements {
-		b = bytes.ReplaceAll(b, r[0], r[1])
-	}
-	return b
-}
+var (
+	endAfterStart   = []byte("></")
+	emptyAfterAttrs = [][]byte{[]byte("link>"), []byte("category>"), []byte("wpt:shard>")}
+	archiveStart    = []byte("<fh:archive")
+	archiveEnd      = []byte("fh:archive>")
+)
 
 // Validate reports whether f can be written as a valid Atom document. It
 // returns nil, or an error wrapping ErrInvalid that joins every problem:
@@ -148,8 +174,9 @@ func selfClose(b []byte) []byte {
 //   - an archive document (Archive) without rel="current" link (RFC 5005 §4);
 //   - an entry without id, title, updated or rel="alternate" link (entries
 //     carry no atom:content, RFC 4287 §4.1.2), or two entries with one id;
-//   - a link without href, with a negative length or with a type that is not
-//     a media type; a category without term; an e-mail address without "@";
+//   - a link without href, with a negative length, with a type that is not
+//     a media type or with a sha256 that is not 64 lower-case hex digits; a
+//     category without term; an e-mail address without "@";
 //   - a time that is zero where required, or outside years 1-9999;
 //   - a run without id; a shard without name, with a negative size, or with
 //     a sha256 that is not 64 lower-case hex digits.
@@ -287,6 +314,8 @@ func checkLink(l Link) error {
 		return fmt.Errorf("negative length %d", l.Length)
 	case l.Type != "" && !validMediaType(l.Type):
 		return fmt.Errorf("type %q is not a media type", l.Type)
+	case l.SHA256 != "" && !isLowerHex(l.SHA256, 64):
+		return fmt.Errorf("sha256 %q is not 64 lower-case hex digits", l.SHA256)
 	}
 	return nil
 }
@@ -394,7 +423,8 @@ func toXMLLinks(ls []Link) []xmlLink {
 				Rel:  sanitize(relOrAlternate(l.Rel)),
 				Type: sanitize(l.Type),
 			},
-			Title: sanitize(l.Title),
+			Title:  sanitize(l.Title),
+			SHA256: l.SHA256, // validated: lower-case hex
 		}
 		if l.Length > 0 {
 			x.Length = strconv.FormatInt(l.Length, 10)
@@ -402,6 +432,17 @@ func toXMLLinks(ls []Link) []xmlLink {
 		out = append(out, x)
 	}
 	return out
+}
+
+// hasSHA256 reports whether a link carries wpt:sha256, so that the
+// document must declare the wpt prefix.
+func hasSHA256(ls []Link) bool {
+	for _, l := range ls {
+		if l.SHA256 != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // toXML converts a validated Feed to its wire form.
@@ -419,6 +460,9 @@ func toXML(f *Feed) *xmlFeed {
 		}},
 		Links: toXMLLinks(f.Links),
 	}
+	if hasSHA256(f.Links) {
+		x.XmlnsWPT = RunNS
+	}
 	if f.Archive {
 		x.XmlnsFH = HistoryNS
 		x.Archive = &struct{}{}
@@ -431,6 +475,9 @@ func toXML(f *Feed) *xmlFeed {
 			Updated:   formatTime(e.Updated),
 			Published: formatTime(e.Published),
 			Links:     toXMLLinks(e.Links),
+		}
+		if hasSHA256(e.Links) {
+			x.XmlnsWPT = RunNS
 		}
 		if e.Summary != "" {
 			xe.Summary = &feeds.AtomSummary{Content: sanitize(e.Summary), Type: "text"}

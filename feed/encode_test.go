@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wptfeed/wptfeed/feed"
+	"github.com/wptfeed/wptfeed/feed/feedtest"
 	"github.com/wptfeed/wptfeed/internal/testutil"
 )
 
@@ -139,6 +140,8 @@ func TestMarshal_Invalid(t *testing.T) {
 		{"link without href", func(f *feed.Feed) { f.Links[1].Href = "" }},
 		{"link with negative length", func(f *feed.Feed) { f.Links[1].Length = -1 }},
 		{"link type not a media type", func(f *feed.Feed) { f.Links[1].Type = "html" }},
+		{"link sha256 upper case", func(f *feed.Feed) { f.Entries[0].Links[1].SHA256 = strings.Repeat("AB", 32) }},
+		{"link sha256 short", func(f *feed.Feed) { f.Links[1].SHA256 = "abc" }},
 		{"entry without id", func(f *feed.Feed) { f.Entries[1].ID = "" }},
 		{"duplicate entry ids", func(f *feed.Feed) { f.Entries[1].ID = f.Entries[0].ID }},
 		{"entry without title", func(f *feed.Feed) { f.Entries[0].Title = "" }},
@@ -266,4 +269,20 @@ func diff(got, want any) []string {
 	}
 	walk("", reflect.ValueOf(got), reflect.ValueOf(want))
 	return out
+}
+
+// A link's SHA256 is written as wpt:sha256, declaring the wpt prefix even
+// in a document without wpt:run, and read back per link.
+func TestRoundTrip_LinkSHA256(t *testing.T) {
+	f := subscriptionFeed()
+	f.Entries = nil
+	f.Links[1].SHA256 = strings.Repeat("0123456789abcdef", 4)
+	doc := mustMarshal(t, f)
+	if !bytes.Contains(doc, []byte(`xmlns:wpt="`+feed.RunNS+`"`)) || !bytes.Contains(doc, []byte(` wpt:sha256="`+f.Links[1].SHA256+`"/>`)) {
+		t.Errorf("got\n%s\nwant the wpt prefix declared and the link's wpt:sha256", doc)
+	}
+	if d := diff(mustParse(t, doc), f); len(d) > 0 {
+		t.Errorf("Parse(Marshal(f)) differs from f:\n%s", strings.Join(d, "\n"))
+	}
+	feedtest.Jing(t, doc)
 }

@@ -64,7 +64,7 @@ func runEntry(r *feed.Run) feed.Entry {
 	for _, s := range r.Shards {
 		e.Links = append(e.Links, feed.Link{
 			Href: base + "/results/" + r.ID + "/" + s.Name, Rel: "enclosure",
-			Type: "application/gzip", Length: s.Size, Title: s.Name,
+			Type: "application/gzip", Length: s.Size, Title: s.Name, SHA256: s.SHA256,
 		})
 	}
 	return e

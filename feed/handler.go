@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,33 +31,66 @@ type Document struct {
 	CacheControl string
 
 	// Computed once per Document: serving the same document to many
-	// clients must not hash or compress it per request.
-	etagOnce sync.Once
-	etag     string
+	// clients must not hash, compress or format anything per request.
+	prepOnce sync.Once
+	plain    representation
+	hdr      struct{ ctype, cacheControl, lastModified []string }
+	lastMod  time.Time // LastModified to the second; zero when not sent
 	gzOnce   sync.Once
-	gz       []byte
+	gz       representation
 }
 
-func (doc *Document) strongETag() string {
-	doc.etagOnce.Do(func() {
+// representation is one encoding of a Document's body, with its header
+// values ready to put in a response's header map. Each slice has one
+// element and no spare capacity, so that a handler appending to a header
+// cannot write into another response's.
+type representation struct {
+	body          []byte
+	etag          string
+	etagHdr       []string
+	contentLength []string
+}
+
+func newRepresentation(body []byte, etag string) representation {
+	return representation{body: body, etag: etag, etagHdr: []string{etag}, contentLength: []string{strconv.Itoa(len(body))}}
+}
+
+// prepare computes what every response needs, once.
+func (doc *Document) prepare() {
+	doc.prepOnce.Do(func() {
+		etag := quoteETag(doc.ETag)
 		if doc.ETag == "" {
-			doc.etag = ETag(doc.Body)
-		} else {
-			doc.etag = quoteETag(doc.ETag)
+			etag = ETag(doc.Body)
+		}
+		doc.plain = newRepresentation(doc.Body, etag)
+		ctype := doc.ContentType
+		if ctype == "" {
+			ctype = ContentType
+		}
+		doc.hdr.ctype = []string{ctype}
+		if doc.CacheControl != "" {
+			doc.hdr.cacheControl = []string{doc.CacheControl}
+		}
+		// As http.ServeContent: no Last-Modified for the zero time or the
+		// Unix epoch.
+		if t := doc.LastModified; !t.IsZero() && !t.Equal(time.Unix(0, 0)) {
+			doc.lastMod = t.UTC().Truncate(time.Second)
+			doc.hdr.lastModified = []string{doc.lastMod.Format(http.TimeFormat)}
 		}
 	})
-	return doc.etag
 }
 
-func (doc *Document) gzipBody() []byte {
+// gzipped returns the gzip representation, compressed on first use (once
+// per document) so that 304 answers cost no compression.
+func (doc *Document) gzipped() *representation {
 	doc.gzOnce.Do(func() {
 		var b bytes.Buffer
 		zw := gzip.NewWriter(&b)
 		zw.Write(doc.Body) // writes to a bytes.Buffer do not fail
 		zw.Close()
-		doc.gz = b.Bytes()
+		doc.gz = newRepresentation(b.Bytes(), gzipETag(doc.plain.etag))
 	})
-	return doc.gz
+	return &doc.gz
 }
 
 // NewDocument renders f with Marshal into a Document whose ETag is computed
@@ -90,10 +122,11 @@ const gzipMinSize = 1024
 
 // Serve writes doc with Content-Type doc.ContentType (ContentType when
 // empty), a strong ETag, Last-Modified (unless zero), Cache-Control (unless
-// empty), X-Content-Type-Options: nosniff and Vary: Accept-Encoding. It
-// answers If-None-Match (a tag, a list of tags, or *; weak comparison) and
-// If-Modified-Since with 304 and no body, supports HEAD (and Range and
-// If-Range, through http.ServeContent), and answers other methods with 405.
+// empty), X-Content-Type-Options: nosniff, Vary: Accept-Encoding and
+// Content-Length. It answers If-None-Match (a tag, a list of tags, or *;
+// weak comparison) and If-Modified-Since with 304 and no body, supports
+// HEAD, Range, If-Range, If-Match and If-Unmodified-Since (these last
+// through http.ServeContent), and answers other methods with 405.
 //
 // When the request accepts gzip (Accept-Encoding: gzip or x-gzip with
 // q > 0, or else * with q > 0) and the body is larger than 1024 bytes, the
@@ -101,8 +134,10 @@ const gzipMinSize = 1024
 // "-gz" suffix inside the quotes, so that each representation has its own
 // strong validator. A smaller body is always sent as is, under the plain
 // ETag. The compressed body is computed once per Document, when a body is
-// first actually sent: 304 answers cost no compression. doc must not be
-// nil; Serve does not modify it, so one Document may be served
+// first actually sent: 304 answers cost no compression; the header values
+// are computed once per Document too, so a request costs no hashing,
+// compression or formatting. doc must not be nil, and must not be changed
+// once served; Serve does not modify it, so one Document may be served
 // concurrently.
 func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 	h := w.Header()
@@ -111,25 +146,124 @@ func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	etag := doc.strongETag()
-	var content io.ReadSeeker = bytes.NewReader(doc.Body)
-	h.Add("Vary", "Accept-Encoding")
-	if len(doc.Body) > gzipMinSize && acceptsGzip(r.Header) {
-		etag = gzipETag(etag)
-		h.Set("Content-Encoding", "gzip")
-		content = &lazyGzip{doc: doc}
+	doc.prepare()
+	rep := &doc.plain
+	gz := len(doc.Body) > gzipMinSize && acceptsGzip(r.Header)
+	if gz {
+		rep = doc.gzipped()
 	}
-	ctype := doc.ContentType
-	if ctype == "" {
-		ctype = ContentType
+	if v := h["Vary"]; len(v) == 0 {
+		h["Vary"] = varyAcceptEncoding
+	} else {
+		h.Add("Vary", "Accept-Encoding")
 	}
-	h.Set("Content-Type", ctype)
-	h.Set("ETag", etag)
-	h.Set("X-Content-Type-Options", "nosniff")
-	if doc.CacheControl != "" {
-		h.Set("Cache-Control", doc.CacheControl)
+	h["Etag"] = rep.etagHdr
+	h["X-Content-Type-Options"] = nosniff
+	if doc.hdr.cacheControl != nil {
+		h["Cache-Control"] = doc.hdr.cacheControl
 	}
-	http.ServeContent(w, r, "", doc.LastModified, content)
+	rh := r.Header
+	if rh["Range"] != nil || rh["If-Match"] != nil || rh["If-Unmodified-Since"] != nil {
+		// Rare: http.ServeContent's full precondition and range logic.
+		h["Content-Type"] = doc.hdr.ctype
+		if gz {
+			h["Content-Encoding"] = gzipEncoding
+		}
+		http.ServeContent(w, r, "", doc.lastMod, bytes.NewReader(rep.body))
+		return
+	}
+	if notModified(rh, rep.etag, doc) {
+		// As http.ServeContent: no representation headers, and no
+		// Last-Modified beside an ETag (RFC 9110 §15.4.5).
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h["Content-Type"] = doc.hdr.ctype
+	if gz {
+		h["Content-Encoding"] = gzipEncoding
+	}
+	if doc.hdr.lastModified != nil {
+		h["Last-Modified"] = doc.hdr.lastModified
+	}
+	h["Content-Length"] = rep.contentLength
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write(rep.body) // a client that went away is no error of ours
+	}
+}
+
+// Header values shared by every response (one element, no spare capacity).
+var (
+	varyAcceptEncoding = []string{"Accept-Encoding"}
+	nosniff            = []string{"nosniff"}
+	gzipEncoding       = []string{"gzip"}
+)
+
+// notModified evaluates If-None-Match (every field line; weak comparison,
+// RFC 9110 §13.1.2) or, without it, If-Modified-Since (§13.1.3) for a GET
+// or HEAD of the representation tagged etag.
+func notModified(h http.Header, etag string, doc *Document) bool {
+	if inm := h["If-None-Match"]; inm != nil {
+		for _, v := range inm {
+			if etagListMatches(v, etag) {
+				return true
+			}
+		}
+		return false
+	}
+	ims := h["If-Modified-Since"]
+	if len(ims) == 0 || doc.lastMod.IsZero() {
+		return false
+	}
+	if ims[0] == doc.hdr.lastModified[0] {
+		return true // the client's copy of our own Last-Modified
+	}
+	t, err := http.ParseTime(ims[0])
+	return err == nil && !doc.lastMod.After(t)
+}
+
+// etagListMatches reports whether the If-None-Match field value v ("*" or
+// a comma-separated list of entity tags) matches etag, weakly.
+func etagListMatches(v, etag string) bool {
+	for {
+		v = strings.TrimLeft(v, " \t,")
+		if v == "" {
+			return false
+		}
+		if v[0] == '*' {
+			return true
+		}
+		tag, rest, ok := scanETag(v)
+		if !ok {
+			return false
+		}
+		if strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+		v = rest
+	}
+}
+
+// scanETag reads one entity tag (RFC 9110 §8.8.3: W/"…" or "…") at the
+// start of s.
+func scanETag(s string) (tag, rest string, ok bool) {
+	start := 0
+	if strings.HasPrefix(s, "W/") {
+		start = 2
+	}
+	if len(s) < start+2 || s[start] != '"' {
+		return "", "", false
+	}
+	for i := start + 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[:i+1], s[i+1:], true
+		case c == 0x21 || c >= 0x23 && c <= 0x7e || c >= 0x80:
+		default:
+			return "", "", false
+		}
+	}
+	return "", "", false
 }
 
 // quoteETag quotes a bare entity tag; quoted and weak (W/"…") tags are kept.
@@ -179,28 +313,4 @@ func acceptsGzip(h http.Header) bool {
 		return gzipQ > 0
 	}
 	return starQ > 0
-}
-
-// lazyGzip is an io.ReadSeeker over the document's gzip compression,
-// computed on first use (once per document) so that 304 responses cost no
-// compression.
-type lazyGzip struct {
-	doc *Document
-	r   *bytes.Reader
-}
-
-func (z *lazyGzip) init() {
-	if z.r == nil {
-		z.r = bytes.NewReader(z.doc.gzipBody())
-	}
-}
-
-func (z *lazyGzip) Read(p []byte) (int, error) {
-	z.init()
-	return z.r.Read(p)
-}
-
-func (z *lazyGzip) Seek(offset int64, whence int) (int64, error) {
-	z.init()
-	return z.r.Seek(offset, whence)
 }
