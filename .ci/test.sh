@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v jing >/dev/null || need_apt+=(jing)
 command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
+# Debian's feedparser, for the Python interpreter Debian installs with it
+# (feed's test that a third-party Atom library keeps each enclosure's sha256).
+/usr/bin/python3 -c 'import feedparser' 2>/dev/null || need_apt+=(python3-feedparser)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need_apt[*]}"

@@ -14,6 +14,7 @@ import (
 //	feed/config.json                       {"page_size": N}, write-once: archive pages never move
 //	feed/log/<group>/<seq>.json            {"seq": n, "run_id": "…"}, write-once; group = seq/1000
 //	feed/published/<YYYYMMDD>/<run id>     marker, write-once: the seq of the run's one log entry
+//	feed/derived/<YYYYMMDD>/<run id>.json  values derived from the shards, write-once (see Derived)
 //
 // <group> is 6 and <seq> 10 zero-padded decimal digits, so keys sort by
 // number. Write-once settles a race between two publishers: the loser reads
@@ -180,6 +181,16 @@ func (b *Bucket) CommitLogEntry(ctx context.Context, e LogEntry) (bool, error) {
 		return false, err
 	}
 	return seq == e.Seq, nil
+}
+
+// PublishedSeq returns the sequence number of a run's one log entry (the
+// one its published marker names), or ErrNotFound when the run is not
+// published. A marker that does not hold a sequence number is ErrInvalid.
+func (b *Bucket) PublishedSeq(ctx context.Context, runID string) (int64, error) {
+	if !ValidRunID(runID) {
+		return 0, fmt.Errorf("store: published marker of run %q: %w", runID, ErrInvalid)
+	}
+	return b.publishedSeq(ctx, runID)
 }
 
 // publishedSeq reads the seq a run's marker names, or ErrNotFound.

@@ -28,7 +28,9 @@ func TestIngester_MaxArchives(t *testing.T) {
 		commitRun(t, b, id, tinyReport(i))
 		ids = append(ids, id)
 	}
-	s, feedURL, c := startPublisher(t, ctx, raw, publisher.ServerConfig{ScanInterval: 50 * time.Millisecond, FullScan: time.Hour, PageSize: 20})
+	// A subscription document of the 10 runs after the newest archive
+	// only (FeedEntries 10), so that the archives the walk reads matter.
+	s, feedURL, c := startPublisher(t, ctx, raw, publisher.ServerConfig{ScanInterval: 50 * time.Millisecond, FullScan: time.Hour, PageSize: 20, FeedEntries: 10})
 	waitFor(t, 20*time.Second, "130 runs published", func() bool { return s.Count() == 130 })
 
 	_, stderr, err := exec(t, ctx, ingesterCmd, "run", "--feed", feedURL, "--out", out, "--once", "--per-test=false", "--max-archives", "2")

@@ -138,9 +138,11 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&cfg.Notify, "notify", nil, "URL to POST to when new runs are published, e.g. an ingester's http://HOST:PORT/api/notify (repeatable)")
 	f.StringVar(&tokenFile, "notify-token-file", "", "file holding the bearer token sent with --notify")
 	f.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "runs per archive page (fixed for a bucket at its first start)")
+	f.IntVar(&cfg.FeedEntries, "feed-entries", cfg.FeedEntries, "newest runs /feed.atom (and each filtered view, of its matching runs) lists, whether or not they are archived yet")
 	f.StringVar(&cfg.Credentials, "credentials", "", "htpasswd file (bcrypt, htpasswd -B) of the users who may POST runs to "+UploadPath+"; reloaded when it changes; without it the endpoint is off")
 	f.Int64Var(&cfg.MaxUpload, "max-upload", cfg.MaxUpload, "most bytes one upload request may send (and make the server fetch)")
-	f.StringArrayVar(&cfg.UploadOrigins, "upload-allow-origin", nil, "origin (scheme://host[:port]) that uploads may name in result_url (repeatable; default none: result_url refused)")
+	f.StringArrayVar(&cfg.UploadOrigins, "upload-allow-origin", nil, "origin (scheme://host[:port]) that uploads may name in result_url or archive_url (repeatable; default none: both refused)")
+	f.StringVar(&cfg.StatusURL, "status-url", "", "base URL of the ingester's status server (ingester serve), e.g. https://status.example.org: each run's page links to <url>/api/status/<run id> (default none: no link)")
 	httpx.AddTimeoutFlags(f, &cfg.Timeouts)
 	return cmd
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,15 +33,24 @@ type run struct {
 type index struct {
 	b        *store.Bucket
 	pageSize int64
+	entries  int64 // runs a subscription document lists at least (--feed-entries)
 
-	mu      sync.RWMutex
-	last    int64            // highest sequence number read
-	current map[int64]*run   // runs of the page being filled (seq > archived())
+	mu   sync.RWMutex
+	last int64 // highest sequence number read
+	// window holds the newest runs, oldest first: every run after the
+	// newest archive page, and at least the newest entries runs (fewer only
+	// while the log holds fewer, or after void entries; latest reads
+	// archive pages for the rest).
+	window  []*run
 	known   map[string]int64 // run id → seq, for runs read from the log by this process
 	bad     map[string]bool  // committed runs with an invalid manifest (logged once)
 	marked  map[string]bool  // runs seen with a published marker
 	retry   map[string]*backoff
-	version int64 // bumps whenever current changes
+	version int64 // bumps whenever window changes
+
+	// der derives the values that hand-written manifests lack, before
+	// their runs are published (derive.go).
+	der *deriver
 
 	// log and rejected report manifests refused at a scan; the server
 	// sets them (instrument), tests may leave the defaults.
@@ -55,11 +66,12 @@ type index struct {
 
 const maxCachedPages = 64
 
-func newIndex(b *store.Bucket, pageSize int) *index {
+func newIndex(b *store.Bucket, pageSize, entries int) *index {
 	return &index{
-		b: b, pageSize: int64(pageSize),
-		current: map[int64]*run{}, known: map[string]int64{}, bad: map[string]bool{}, marked: map[string]bool{},
+		b: b, pageSize: int64(pageSize), entries: int64(max(entries, 1)),
+		known: map[string]int64{}, bad: map[string]bool{}, marked: map[string]bool{},
 		retry: map[string]*backoff{}, pages: map[int64][]*run{},
+		der:      newDeriver(b),
 		log:      slog.New(slog.DiscardHandler),
 		rejected: newRejectedCounter(),
 	}
@@ -80,13 +92,14 @@ const maxManifestWait = 4
 func (ix *index) archivedLocked() int64 { return ix.last / ix.pageSize * ix.pageSize }
 
 // load reads the log's tail: the last sequence number and the runs of the
-// page being filled. It does not read older manifests.
+// window (the page being filled, and the newest entries runs). It does not
+// read older manifests.
 func (ix *index) load(ctx context.Context) error {
 	last, err := ix.b.LastLogSeq(ctx)
 	if err != nil {
 		return err
 	}
-	first := last/ix.pageSize*ix.pageSize + 1
+	first := max(min(last/ix.pageSize*ix.pageSize, last-ix.entries)+1, 1)
 	// Reading an entry commits it (readRun): a crash between a log append
 	// and its marker is repaired by whoever reads the entry first, and a
 	// run appended again is void.
@@ -96,15 +109,8 @@ func (ix *index) load(ctx context.Context) error {
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	for _, r := range runs {
-		if r.void {
-			continue
-		}
-		ix.known[r.m.RunID] = r.seq
-		ix.current[r.seq] = r
-	}
-	ix.last = last
-	ix.version++
+	ix.addLocked(runs)
+	ix.last = max(ix.last, last)
 	return nil
 }
 
@@ -157,6 +163,15 @@ func (ix *index) readRun(ctx context.Context, seq int64) (*run, error) {
 		// publication: keep its place with what the log knows.
 		t, _ := store.RunTime(e.RunID)
 		m = &store.Manifest{RunID: e.RunID, Uploaded: t}
+		return newRun(seq, m), nil
+	}
+	// The values derived from the shards, stored before the run was
+	// published: the entry is the one it was when first published.
+	if _, _, err := derivedValues(ctx, ix.b, m); err != nil {
+		if store.IsTemporary(err) || errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		ix.log.Warn("values derived for a published run are unreadable; its entry shows its manifest only", "run_id", e.RunID, "err", err)
 	}
 	return newRun(seq, m), nil
 }
@@ -193,7 +208,9 @@ func (ix *index) sync(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// addLocked adds runs read or appended at the log's end; ix.mu held.
+// addLocked adds runs read or appended at the log's end, in sequence
+// order, to the window, and drops from it the oldest runs it no longer
+// needs; ix.mu held.
 func (ix *index) addLocked(runs []*run) {
 	for _, r := range runs {
 		if r.seq <= ix.last {
@@ -204,19 +221,23 @@ func (ix *index) addLocked(runs []*run) {
 			continue
 		}
 		ix.known[r.m.RunID] = r.seq
-		ix.current[r.seq] = r
+		ix.window = append(ix.window, r)
 	}
 	archived := ix.archivedLocked()
-	for seq := range ix.current {
-		if seq <= archived {
-			delete(ix.current, seq)
-		}
+	drop := 0
+	for int64(len(ix.window)-drop) > ix.entries && ix.window[drop].seq <= archived {
+		drop++
 	}
+	ix.window = slices.Delete(ix.window, 0, drop)
 	ix.version++
 }
 
 // discover publishes the committed runs of the given days that the log
-// does not hold yet, in run id order. It returns how many it published.
+// does not hold yet, in run id order; a run whose manifest lacks values
+// once they are derived from its shards (derive.go), which it waits for a
+// few seconds at most, leaving the slower ones to later scans. It also
+// publishes the runs whose derivation finished since an earlier scan. It
+// returns how many it published.
 func (ix *index) discover(ctx context.Context, days []string, probeAfter time.Time, onBad func(id string, err error)) (int, error) {
 	n := 0
 	for _, day := range days {
@@ -250,43 +271,159 @@ func (ix *index) discover(ctx context.Context, days []string, probeAfter time.Ti
 			ix.marked[id] = true
 		}
 		ix.mu.Unlock()
+		var ms []*store.Manifest
 		for _, id := range todo {
-			if marked[id] || ix.waiting(id) {
+			if marked[id] {
+				ix.der.forget(id)
 				continue
 			}
-			m, _, err := ix.b.ReadCommit(ctx, id)
-			if store.IsNotFound(err) {
-				continue // not committed yet: shards are still arriving
-			}
-			if errors.Is(err, store.ErrIncomplete) {
-				// Another tool is still writing the manifest (cp is not
-				// atomic on a directory bucket), or it is cut off.
-				ix.backOff(id, err)
+			if j := ix.der.job(id); j != nil {
+				ms = append(ms, j.m) // being derived: read and checked already
 				continue
 			}
-			if err == nil {
-				err = m.Validate(id)
-			}
-			if errors.Is(err, store.ErrInvalid) {
-				ix.reject(id, err, onBad)
+			if ix.waiting(id) {
 				continue
 			}
+			m, err := ix.committed(ctx, id, onBad)
 			if err != nil {
 				return n, err
 			}
-			ix.mu.Lock()
-			delete(ix.retry, id)
-			ix.mu.Unlock()
-			ok, err := ix.publish(ctx, m)
-			if err != nil {
+			if m == nil {
+				continue
+			}
+			if needsDerivation(m) {
+				ix.der.start(m) // in the background, all at once
+			}
+			ms = append(ms, m)
+		}
+		k, err := ix.publishAll(ctx, ms)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	// Runs whose derivation outlasted the scan that started it.
+	k, err := ix.publishDerived(ctx)
+	return n + k, err
+}
+
+// committed reads and checks the manifest of run id: nil, nil when the
+// run is not to be published (yet): not committed, its manifest still
+// being written (read again later), or invalid (reported once).
+func (ix *index) committed(ctx context.Context, id string, onBad func(string, error)) (*store.Manifest, error) {
+	m, _, err := ix.b.ReadCommit(ctx, id)
+	if store.IsNotFound(err) {
+		return nil, nil // not committed yet: shards are still arriving
+	}
+	if errors.Is(err, store.ErrIncomplete) {
+		// Another tool is still writing the manifest (cp is not
+		// atomic on a directory bucket), or it is cut off.
+		ix.backOff(id, err)
+		return nil, nil
+	}
+	if err == nil {
+		err = m.Validate(id)
+	}
+	if errors.Is(err, store.ErrInvalid) {
+		ix.reject(id, err, onBad)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ix.mu.Lock()
+	delete(ix.retry, id)
+	ix.mu.Unlock()
+	return m, nil
+}
+
+// publishAll publishes the checked manifests ms in order, each one that
+// needs derivation once its values are derived: it waits for those up to
+// the deriver's wait, and leaves the rest to a later scan. It returns how
+// many runs it published.
+func (ix *index) publishAll(ctx context.Context, ms []*store.Manifest) (int, error) {
+	n := 0
+	deadline := time.Now().Add(ix.der.wait)
+	for _, m := range ms {
+		var j *deriveJob
+		if needsDerivation(m) {
+			j = ix.der.start(m)
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case <-j.done:
+			case <-timer.C:
+			case <-ctx.Done():
+			}
+			timer.Stop()
+			if err := ctx.Err(); err != nil {
 				return n, err
 			}
-			if ok {
-				n++
-			}
+		}
+		ok, err := ix.publishJob(ctx, m, j)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
 		}
 	}
 	return n, nil
+}
+
+// publishDerived publishes the runs whose derivation has finished since
+// the scan that started it stopped waiting for it.
+func (ix *index) publishDerived(ctx context.Context) (int, error) {
+	n := 0
+	for _, j := range ix.der.finished() {
+		ok, err := ix.publishJob(ctx, j.m, j)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// publishJob publishes m, completed with the values its job j derived
+// (j nil: m needs none). A job not finished leaves m unpublished; one that
+// failed is dropped, to be started again at a later scan. It logs what was
+// derived, and, as a warning, what could not be.
+func (ix *index) publishJob(ctx context.Context, m *store.Manifest, j *deriveJob) (bool, error) {
+	var filled []string
+	if j != nil {
+		select {
+		case <-j.done:
+		default:
+			return false, nil // published by a later scan
+		}
+		if j.err != nil {
+			if ix.der.forget(m.RunID) == 1 && !errors.Is(j.err, context.Canceled) {
+				ix.log.Warn("values missing from a run's manifest could not be derived from its shards; trying again at later scans", "run_id", m.RunID, "err", j.err)
+			}
+			return false, nil
+		}
+		c := *m
+		c.Shards = slices.Clone(m.Shards)
+		filled = c.Fill(j.d)
+		m = &c
+	}
+	ok, err := ix.publish(ctx, m)
+	if err != nil {
+		return false, err
+	}
+	if j != nil {
+		ix.der.forget(m.RunID)
+	}
+	switch {
+	case !ok || j == nil:
+	case len(j.d.Warnings) > 0:
+		ix.log.Warn("run published with what could be derived from its shards", "run_id", m.RunID, "derived", filled, "warnings", strings.Join(j.d.Warnings, "; "))
+	default:
+		ix.log.Info("run published with values derived from its shards", "run_id", m.RunID, "derived", filled)
+	}
+	return ok, nil
 }
 
 // waiting reports whether the incomplete manifest of run id is not due
@@ -376,17 +513,68 @@ func (ix *index) publish(ctx context.Context, m *store.Manifest) (bool, error) {
 	}
 }
 
-// snapshot returns the runs of the page being filled, newest first, the
-// number of archive pages, and the version.
-func (ix *index) snapshot() ([]*run, int64, int64) {
+// latest returns the runs of a subscription document, newest first: every
+// run that match accepts after the newest archive page and, before them,
+// the newest others up to entries runs in all, looking back at most
+// lookBack log entries before the newest one (archive pages are read as
+// needed: never for an unfiltered document once the window is full). It
+// also returns the
+// number of archive pages and the version the runs are of. Its error is
+// that of reading an archive page.
+func (ix *index) latest(ctx context.Context, match func(*run) bool, lookBack int64) ([]*run, int64, int64, error) {
+	ix.mu.RLock()
+	window := slices.Clone(ix.window)
+	last, archived, version := ix.last, ix.archivedLocked(), ix.version
+	ix.mu.RUnlock()
+	oldest := max(min(last-lookBack, archived), 0) // seqs after it may be listed
+	var runs []*run
+	take := func(r *run) bool { // whether to look further back
+		if r.seq <= oldest {
+			return false
+		}
+		if r.seq <= archived && int64(len(runs)) >= ix.entries {
+			return false
+		}
+		if match(r) {
+			runs = append(runs, r)
+		}
+		return true
+	}
+	next := last + 1 // lowest seq looked at
+	for i := len(window) - 1; i >= 0; i-- {
+		if !take(window[i]) {
+			return runs, archived / ix.pageSize, version, nil
+		}
+		next = window[i].seq
+	}
+	// The window starts within an archive page (or is short of void
+	// entries): read the pages before it.
+	for k := (next - 1 + ix.pageSize - 1) / ix.pageSize; k >= 1 && next-1 > oldest && int64(len(runs)) < ix.entries; k-- {
+		page, ok, err := ix.page(ctx, k)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if !ok {
+			break
+		}
+		for _, r := range page {
+			if r.seq >= next {
+				continue
+			}
+			if !take(r) {
+				return runs, archived / ix.pageSize, version, nil
+			}
+		}
+		next = (k-1)*ix.pageSize + 1
+	}
+	return runs, archived / ix.pageSize, version, nil
+}
+
+// archivedPages is the number of archive pages.
+func (ix *index) archivedPages() int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	runs := make([]*run, 0, len(ix.current))
-	for _, r := range ix.current {
-		runs = append(runs, r)
-	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].seq > runs[j].seq })
-	return runs, ix.archivedLocked() / ix.pageSize, ix.version
+	return ix.archivedLocked() / ix.pageSize
 }
 
 // page returns the runs of archive page k (1-based), newest first, or
@@ -428,7 +616,7 @@ func (ix *index) page(ctx context.Context, k int64) ([]*run, bool, error) {
 	return runs, true, nil
 }
 
-// currentVersion changes whenever the runs of the page being filled do.
+// currentVersion changes whenever the window does.
 func (ix *index) currentVersion() int64 {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -82,10 +83,14 @@ func get(t *testing.T, addr, u string) (*http.Response, []byte) {
 }
 
 // walk reads /feed.atom and follows prev-archive to the end, as an RFC 5005
-// consumer does. It returns every entry seen and each archive's bytes.
+// consumer does, deduplicating by entry id: the subscription document lists
+// the newest runs, archived or not. It returns each entry once and each
+// archive's bytes, and fails the test when one document lists an id twice
+// or two documents list one id differently.
 func walk(t *testing.T, addr, query string) ([]feed.Entry, map[string][]byte) {
 	t.Helper()
 	var entries []feed.Entry
+	seen := map[string]feed.Entry{}
 	archives := map[string][]byte{}
 	u := testBase + "/feed.atom" + query
 	for i := 0; u != ""; i++ {
@@ -109,7 +114,21 @@ func walk(t *testing.T, addr, query string) ([]feed.Entry, map[string][]byte) {
 				t.Errorf("%s: archive lacks fh:archive, current or next-archive", u)
 			}
 		}
-		entries = append(entries, f.Entries...)
+		inDoc := map[string]bool{}
+		for _, e := range f.Entries {
+			if inDoc[e.ID] {
+				t.Errorf("%s lists %s twice", u, e.ID)
+			}
+			inDoc[e.ID] = true
+			if prev, ok := seen[e.ID]; ok {
+				if !reflect.DeepEqual(prev, e) {
+					t.Errorf("%s: entry %s differs from the one of a newer document", u, e.ID)
+				}
+				continue
+			}
+			seen[e.ID] = e
+			entries = append(entries, e)
+		}
 		u = f.Link("prev-archive")
 	}
 	return entries, archives

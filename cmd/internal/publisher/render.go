@@ -190,7 +190,12 @@ func (rd *renderer) entry(r *run) feed.Entry {
 		Updated:   m.Uploaded.UTC(),
 		Published: m.Uploaded.UTC(),
 		Summary:   fmt.Sprintf("wptreport run %s (publication %d) in %d shard(s)", m.RunID, r.seq, len(m.Shards)),
-		Links:     []feed.Link{{Rel: "alternate", Href: base + store.ManifestName, Type: "application/json"}},
+		// The run's page first: readers (gofeed, feedparser, Miniflux) take
+		// the first (HTML) alternate as the entry's link.
+		Links: []feed.Link{
+			{Rel: "alternate", Href: base, Type: "text/html"},
+			{Rel: "alternate", Href: base + store.ManifestName, Type: "application/json"},
+		},
 		Run: &feed.Run{
 			ID:             m.RunID,
 			Product:        m.Product,
@@ -212,7 +217,7 @@ func (rd *renderer) entry(r *run) feed.Entry {
 		e.Run.TimeEnd = time.Time{}
 	}
 	for _, sh := range m.Shards {
-		e.Links = append(e.Links, feed.Link{Rel: "enclosure", Href: base + sh.Name, Type: "application/gzip", Length: sh.Size})
+		e.Links = append(e.Links, feed.Link{Rel: "enclosure", Href: base + sh.Name, Type: "application/gzip", Length: sh.Size, SHA256: sh.SHA256})
 		e.Run.Shards = append(e.Run.Shards, feed.Shard{Name: sh.Name, Size: sh.Size, SHA256: sh.SHA256})
 	}
 	if m.Product != "" {

@@ -37,7 +37,13 @@ func goldenRuns() []*run {
 
 func TestRenderer_Golden(t *testing.T) {
 	rd := &renderer{baseURL: "https://results.example.org", author: "wptfeed publisher", maxAge: time.Second, pageSize: 3}
-	sub, err := rd.subscription(goldenRuns()[:1], 1, filter{})
+	// The subscription document just after its runs filled archive page 1:
+	// it still lists them (the newest --feed-entries runs).
+	sub, err := rd.subscription(goldenRuns(), 1, filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsub, err := rd.subscription(goldenRuns(), 1, filter{label: []string{"stable"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +55,7 @@ func TestRenderer_Golden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := map[string]*feed.Document{"subscription.golden": sub, "archive.golden": arch, "archive-filtered.golden": farch}
+	docs := map[string]*feed.Document{"subscription.golden": sub, "subscription-filtered.golden": fsub, "archive.golden": arch, "archive-filtered.golden": farch}
 	var bodies [][]byte
 	for name, doc := range docs {
 		testutil.Golden(t, filepath.Join("testdata", name), doc.Body)

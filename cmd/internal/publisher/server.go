@@ -25,7 +25,11 @@ type ServerConfig struct {
 	ScanInterval time.Duration // quick scans of today's and yesterday's uploads
 	FullScan     time.Duration // scans of every day, for runs other tools wrote with older ids
 	PageSize     int           // runs per archive page; fixed for a bucket at its first start
-	Author       string
+	// FeedEntries is how many of the newest runs the subscription document
+	// (and each filtered view, of its matching runs) lists at least,
+	// whether or not they are also in an archive page; 0 means 100.
+	FeedEntries int
+	Author      string
 	// Enclosures is "publisher" (the publisher streams the shards) or
 	// "signed": /runs/<id>/<shard> answers a temporary redirect to a fresh
 	// time-limited signed storage URL where the driver can sign, so that
@@ -39,6 +43,10 @@ type ServerConfig struct {
 	Credentials   string
 	MaxUpload     int64    // bytes per upload request; 0 = DefaultMaxUpload
 	UploadOrigins []string // origins result_url may name; none = result_url refused
+	// StatusURL is the base URL of the ingester's status server (`ingester
+	// serve`: /api/status/<run id>, /status.atom); when set, each run's
+	// page links to the run's status. "" leaves the links out.
+	StatusURL string
 	// Timeouts bound how long the server waits on clients (see
 	// httpx.Timeouts); the zero value means httpx.DefaultTimeouts.
 	Timeouts httpx.Timeouts
@@ -54,6 +62,7 @@ func DefaultServerConfig() ServerConfig {
 		ScanInterval: time.Second,
 		FullScan:     5 * time.Minute,
 		PageSize:     100,
+		FeedEntries:  100,
 		Author:       "wptfeed publisher",
 		MaxUpload:    DefaultMaxUpload,
 		Timeouts:     httpx.DefaultTimeouts(),
@@ -77,9 +86,17 @@ func (c *ServerConfig) Validate() error {
 	if c.PageSize < 1 || c.PageSize > 10000 {
 		return fmt.Errorf("serve: --page-size %d is not within 1..10000", c.PageSize)
 	}
+	if c.FeedEntries < 1 || c.FeedEntries > 10000 {
+		return fmt.Errorf("serve: --feed-entries %d is not within 1..10000", c.FeedEntries)
+	}
 	if c.BaseURL != "" {
 		if err := httpx.CheckBaseURL(c.BaseURL); err != nil {
 			return fmt.Errorf("serve: --base-url %w", err)
+		}
+	}
+	if c.StatusURL != "" {
+		if err := httpx.CheckBaseURL(c.StatusURL); err != nil {
+			return fmt.Errorf("serve: --status-url %w", err)
 		}
 	}
 	if err := c.Timeouts.Validate(); err != nil {
@@ -108,12 +125,23 @@ type Server struct {
 	subs    map[string]*cachedDoc // subscription documents by filter query
 	archive map[string]*feed.Document
 	archLRU []string
+
+	pages runPages // the runs' web pages (runpage.go)
 }
 
+// cachedDoc is a subscription document of one filter. Its mutex is held
+// while it is rendered, so that the requests that find it stale wait for
+// one rendering instead of each rendering it.
 type cachedDoc struct {
+	mu      sync.Mutex
 	version int64
 	doc     *feed.Document
 }
+
+// filterLookBack bounds how far back a filtered subscription document
+// looks for matching runs: filterLookBack × FeedEntries log entries (and
+// always back to the newest archive page).
+const filterLookBack = 10
 
 const maxCachedArchives = 512
 
@@ -129,6 +157,9 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 100
+	}
+	if cfg.FeedEntries == 0 {
+		cfg.FeedEntries = 100
 	}
 	if cfg.FullScan == 0 {
 		cfg.FullScan = 5 * time.Minute
@@ -158,9 +189,10 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 		cfg.BaseURL = "http://" + ln.Addr().String()
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	cfg.StatusURL = strings.TrimRight(cfg.StatusURL, "/")
 	s := &Server{
 		cfg: cfg, log: log, http: hs, bucket: b, ln: ln,
-		idx:     newIndex(b, cfg.PageSize),
+		idx:     newIndex(b, cfg.PageSize, cfg.FeedEntries),
 		rd:      &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
 		m:       newMetrics(hs.Registry),
 		notify:  newNotifier(cfg.Notify, cfg.NotifyToken, log),
@@ -194,6 +226,7 @@ func (s *Server) URL() string { return s.cfg.BaseURL }
 // Close releases the listener and the bucket.
 func (s *Server) Close() error {
 	s.ln.Close()
+	s.idx.der.close()
 	return s.bucket.Close()
 }
 
@@ -326,37 +359,59 @@ func (s *Server) routes() {
 	s.http.Route("GET /feed.atom", s.serveFeed)
 	s.http.Route("GET /archive/{page}", s.serveArchive)
 	s.http.Route("GET /runs/{id}/{name}", s.serveRunFile)
+	s.http.Route("GET /runs/{id}/{$}", s.serveRunPage)
+	s.http.Route("GET /runs/{id}", s.redirectRunPage)
 	if s.up != nil {
 		s.http.Route("POST "+UploadPath, s.up.serveHTTP)
 	}
 }
 
 func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
+	var f filter
+	if r.URL.RawQuery != "" {
+		var err error
+		if f, err = parseFilter(r.URL.Query()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	doc, err := s.subscription(r.Context(), f)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		s.http.Error(w, r, err)
 		return
 	}
+	feed.Serve(w, r, doc)
+}
+
+// subscription returns the subscription document of filter f, rendered
+// again only when the index changed since it was last rendered.
+func (s *Server) subscription(ctx context.Context, f filter) (*feed.Document, error) {
 	q := f.query()
 	s.docMu.Lock()
 	c := s.subs[q]
-	s.docMu.Unlock()
-	if c == nil || c.version != s.idx.currentVersion() {
-		runs, pages, version := s.idx.snapshot()
-		doc, err := s.rd.subscription(runs, pages, f)
-		if err != nil {
-			s.http.Error(w, r, err)
-			return
-		}
-		c = &cachedDoc{version: version, doc: doc}
-		s.docMu.Lock()
-		if len(s.subs) > 1024 {
+	if c == nil {
+		if len(s.subs) >= 1024 {
 			clear(s.subs)
 		}
+		c = &cachedDoc{version: -1}
 		s.subs[q] = c
-		s.docMu.Unlock()
 	}
-	feed.Serve(w, r, c.doc)
+	s.docMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.doc != nil && c.version == s.idx.currentVersion() {
+		return c.doc, nil
+	}
+	runs, pages, version, err := s.idx.latest(ctx, f.match, filterLookBack*int64(s.cfg.FeedEntries))
+	if err != nil {
+		return nil, err
+	}
+	doc, err := s.rd.subscription(runs, pages, f)
+	if err != nil {
+		return nil, err
+	}
+	c.version, c.doc = version, doc
+	return doc, nil
 }
 
 func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request) {
@@ -382,7 +437,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			_, pages, _ := s.idx.snapshot()
+			pages := s.idx.archivedPages()
 			if k == pages+1 {
 				// The next page of the newest archive: not archived yet, its
 				// runs are in the subscription document.

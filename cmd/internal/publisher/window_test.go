@@ -1,0 +1,172 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wptfeed/wptfeed/store"
+)
+
+// wantLatest is what a subscription document lists, by its definition: of
+// the matching runs among seqs 1..n, every one after the newest archive
+// page, and the newest others up to entries in all, none lookBack or more
+// entries before the newest unless it is after the newest archive page.
+func wantLatest(n, pageSize, entries, lookBack int64, match func(seq int64) bool) []int64 {
+	archived := n / pageSize * pageSize
+	oldest := max(min(n-lookBack, archived), 0)
+	var seqs []int64
+	for seq := n; seq > oldest; seq-- {
+		if !match(seq) {
+			continue
+		}
+		if seq <= archived && int64(len(seqs)) >= entries {
+			break
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs
+}
+
+func seqsOf(runs []*run) []int64 {
+	var out []int64
+	for _, r := range runs {
+		out = append(out, r.seq)
+	}
+	return out
+}
+
+// TestIndex_Latest checks the sliding window of the subscription document
+// after every publication, and after a restart, for window sizes below, at
+// and above the page size, unfiltered and filtered.
+func TestIndex_Latest(t *testing.T) {
+	tests := []struct {
+		name                string
+		pageSize, entries   int
+		lookBack            int64
+		runs                int
+		product             string // filter; "" = every run
+		checkEvery, restart int
+	}{
+		{name: "entries = page size", pageSize: 10, entries: 10, lookBack: 100, runs: 45},
+		{name: "entries < page size", pageSize: 10, entries: 3, lookBack: 30, runs: 35},
+		{name: "entries > page size", pageSize: 10, entries: 25, lookBack: 250, runs: 61},
+		{name: "filtered", pageSize: 10, entries: 4, lookBack: 40, runs: 75, product: "firefox"},
+		{name: "filtered, short look-back", pageSize: 10, entries: 8, lookBack: 12, runs: 45, product: "safari"},
+		{name: "filtered, no match", pageSize: 10, entries: 8, lookBack: 80, runs: 33, product: "edge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			b, err := store.Open(ctx, "mem://")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			products := []string{"chrome", "firefox", "safari"}
+			f := filter{}
+			if tt.product != "" {
+				f.product = []string{tt.product}
+			}
+			match := func(seq int64) bool { return tt.product == "" || products[(seq-1)%3] == tt.product }
+			check := func(ix *index, n int64, when string) {
+				t.Helper()
+				runs, pages, _, err := ix.latest(ctx, f.match, tt.lookBack)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := wantLatest(n, int64(tt.pageSize), int64(tt.entries), tt.lookBack, match)
+				if got := seqsOf(runs); !slices.Equal(got, want) {
+					t.Fatalf("%s, %d runs: got seqs %v, want %v", when, n, got, want)
+				}
+				if want := n / int64(tt.pageSize); pages != want {
+					t.Fatalf("%s, %d runs: got %d archive pages, want %d", when, n, pages, want)
+				}
+			}
+			ix := newIndex(b, tt.pageSize, tt.entries)
+			t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+			for i := range tt.runs {
+				id := store.NewRunID(t0.Add(time.Duration(i) * time.Second))
+				m := &store.Manifest{Version: 1, RunID: id, Uploaded: t0, Product: products[i%3], BrowserVersion: "1", OS: "linux",
+					Revision: fmt.Sprintf("%040x", i), Shards: []store.Shard{{Name: "s.json.gz", Size: 1}}}
+				if err := b.PutManifest(ctx, id, m); err != nil {
+					t.Fatal(err)
+				}
+				if ok, err := ix.publish(ctx, m); err != nil || !ok {
+					t.Fatalf("publish %d: %v, %v", i, ok, err)
+				}
+				check(ix, int64(i+1), "live")
+				if len(ix.window) > max(tt.entries, tt.pageSize) {
+					t.Fatalf("window holds %d runs, want at most %d", len(ix.window), max(tt.entries, tt.pageSize))
+				}
+			}
+			restarted := newIndex(b, tt.pageSize, tt.entries)
+			if err := restarted.load(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check(restarted, int64(tt.runs), "restarted")
+		})
+	}
+}
+
+// BenchmarkSubscription measures what a change of the index costs the
+// first request of /feed.atom after it: selecting the window's runs and
+// rendering them, at the default window and at 300 entries, unfiltered and
+// filtered (a third of the runs match).
+func BenchmarkSubscription(b *testing.B) {
+	for _, entries := range []int{100, 300} {
+		for _, filtered := range []bool{false, true} {
+			b.Run(fmt.Sprintf("entries=%d/filtered=%v", entries, filtered), func(b *testing.B) {
+				ctx := context.Background()
+				bk, err := store.Open(ctx, "mem://")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bk.Close()
+				ix := newIndex(bk, 100, entries)
+				t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+				products := []string{"chrome", "firefox", "safari"}
+				var runs []*run
+				for i := range 3 * entries {
+					id := store.NewRunID(t0.Add(time.Duration(i) * time.Second))
+					m := &store.Manifest{Version: 1, RunID: id, Uploaded: t0.Add(time.Duration(i) * time.Second), Product: products[i%3],
+						BrowserVersion: "131.0.6778.85", OS: "linux", OSVersion: "24.04", Revision: fmt.Sprintf("%040x", i), BrowserChannel: "stable",
+						Labels: []string{"buildbot"}, Shards: []store.Shard{{Name: "shard-000.json.gz", Size: 3111064, SHA256: fmt.Sprintf("%064x", i)}}}
+					runs = append(runs, newRun(int64(i+1), m))
+				}
+				ix.mu.Lock()
+				ix.addLocked(runs)
+				ix.mu.Unlock()
+				// The archive pages a filtered document looks back into, as
+				// cached after their first read.
+				for k := int64(1); k*100 <= int64(len(runs)); k++ {
+					page := slices.Clone(runs[(k-1)*100 : k*100])
+					slices.Reverse(page)
+					ix.pages[k] = page
+				}
+				f := filter{}
+				if filtered {
+					f.product = []string{"firefox"}
+				}
+				rd := &renderer{baseURL: "https://results.example.org", author: "wptfeed publisher", maxAge: time.Second, pageSize: 100}
+				b.ReportAllocs()
+				var size int
+				for b.Loop() {
+					sel, pages, _, err := ix.latest(ctx, f.match, filterLookBack*int64(entries))
+					if err != nil {
+						b.Fatal(err)
+					}
+					doc, err := rd.subscription(sel, pages, f)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = len(doc.Body)
+				}
+				b.ReportMetric(float64(size), "bytes/doc")
+			})
+		}
+	}
+}
