@@ -60,24 +60,24 @@ func CheckBaseURL(u string) error {
 func Route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(sw, r)
 		requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
 		latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
 	})
 }
 
-type statusWriter struct {
+type codeRecorder struct {
 	http.ResponseWriter
 	code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+func (w *codeRecorder) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *codeRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // List reads a query parameter given repeated or comma-separated
 // (?label=a&label=b or ?label=a,b): trimmed, without empty or repeated

@@ -81,13 +81,13 @@ func (up *upload) fetchArchive(field, rawURL string) error {
 	refuseArchive := func(format string, args ...any) error {
 		return refuse(http.StatusBadRequest, "upload: %s %s: %s", field, name, fmt.Sprintf(format, args...))
 	}
-	ra := &spoolReader{r: f, budget: lim.dir}
+	ra := &archiveFile{r: f, budget: lim.dir}
 	zr, err := zip.NewReader(ra, size)
 	ra.budget = -1 // listed: entries are read whole
 	switch {
 	case errors.Is(err, errListTooLong):
 		return refuseArchive("listing its entries takes more than %d bytes", lim.dir)
-	case errors.As(err, new(*spoolError)):
+	case errors.As(err, new(*diskError)):
 		return &storageError{fmt.Errorf("upload: read spooled %s %s: %w", field, name, err)}
 	case err != nil:
 		return refuseArchive("not a zip archive: %v", err)
@@ -118,7 +118,7 @@ func (up *upload) fetchArchive(field, rawURL string) error {
 	for _, e := range reports {
 		if err := up.storeEntry(e, name); err != nil {
 			var se *sourceError
-			var spe *spoolError
+			var spe *diskError
 			switch {
 			case errors.As(err, &spe):
 				return &storageError{fmt.Errorf("upload: read spooled %s %s: %w", field, name, spe.err)}
@@ -218,21 +218,21 @@ func unsafeEntryName(name string) string {
 	return ""
 }
 
-// errListTooLong is the error of a spoolReader past its budget.
+// errListTooLong is the error of a archiveFile past its budget.
 var errListTooLong = errors.New("upload: archive directory over budget")
 
-// spoolReader reads a spooled archive. While budget is not negative, a
+// archiveFile reads a spooled archive. While budget is not negative, a
 // read that would take the bytes read past it fails with errListTooLong:
 // zip.NewReader lists the entries through it, which bounds the memory the
 // listing takes (archive/zip reads entry headers until one does not parse,
 // whatever the archive's end record says: Reader.init). Its errors are
-// *spoolError, failures of the local disk.
-type spoolReader struct {
+// *diskError, failures of the local disk.
+type archiveFile struct {
 	r      io.ReaderAt
 	budget int64
 }
 
-func (s *spoolReader) ReadAt(p []byte, off int64) (int, error) {
+func (s *archiveFile) ReadAt(p []byte, off int64) (int, error) {
 	if s.budget >= 0 {
 		if int64(len(p)) > s.budget {
 			return 0, errListTooLong
@@ -241,13 +241,13 @@ func (s *spoolReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n, err := s.r.ReadAt(p, off)
 	if err != nil && err != io.EOF {
-		err = &spoolError{err}
+		err = &diskError{err}
 	}
 	return n, err
 }
 
-// spoolError is a failure to read a spooled archive back.
-type spoolError struct{ err error }
+// diskError is a failure to read a spooled archive back.
+type diskError struct{ err error }
 
-func (e *spoolError) Error() string { return e.err.Error() }
-func (e *spoolError) Unwrap() error { return e.err }
+func (e *diskError) Error() string { return e.err.Error() }
+func (e *diskError) Unwrap() error { return e.err }

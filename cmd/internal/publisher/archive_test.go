@@ -105,9 +105,9 @@ func (fs *fileServer) hitCount(path string) int {
 	return fs.hits[path]
 }
 
-// spoolDir points the temporary files of the process (the spooled archives)
+// archiveTempDir points the temporary files of the process (the spooled archives)
 // at a directory of the test and returns it.
-func spoolDir(t *testing.T) string {
+func archiveTempDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
@@ -159,7 +159,7 @@ func equalShards(got, want [][]byte) bool {
 func TestUpload_ArchiveURL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	spool := spoolDir(t)
+	spool := archiveTempDir(t)
 	origin := newFileServer(t)
 	_, addr, b := startUploadServer(t, ctx, func(c *ServerConfig) { c.UploadOrigins = []string{origin.URL} })
 	plain0, plain1 := testShard(t, 0), testShard(t, 1)
@@ -214,7 +214,7 @@ func TestUpload_ArchiveURL(t *testing.T) {
 func TestUpload_ArchiveRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	spool := spoolDir(t)
+	spool := archiveTempDir(t)
 	origin, other := newFileServer(t), newFileServer(t)
 	allow := func(c *ServerConfig) { c.UploadOrigins = []string{origin.URL} }
 	_, addr, b := startUploadServer(t, ctx, allow)

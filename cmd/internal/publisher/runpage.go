@@ -178,7 +178,7 @@ type pageShard struct {
 // shards as the manifest gave them (before derived values filled them),
 // missing the shards that do not exist, d (nil: none) and filled what was
 // derived for it and what of it filled the manifest's gaps.
-func renderRunPage(base, statusURL string, r *run, given []store.Shard, missing []string, d *store.Derived, filled []string) ([]byte, error) {
+func renderRunPage(base, ingesterURL string, r *run, given []store.Shard, missing []string, d *store.Derived, filled []string) ([]byte, error) {
 	m := r.m
 	runBase := base + "/runs/" + m.RunID + "/"
 	was := func(f string) bool { return slices.Contains(filled, f) }
@@ -221,9 +221,9 @@ func renderRunPage(base, statusURL string, r *run, given []store.Shard, missing 
 	if m.Product != "" {
 		p.ProductFeedURL = base + "/feed.atom?" + url.Values{"product": {m.Product}}.Encode()
 	}
-	if statusURL != "" {
-		p.StatusURL = statusURL + "/api/status/" + m.RunID
-		p.StatusFeedURL = statusURL + "/status.atom"
+	if ingesterURL != "" {
+		p.StatusURL = ingesterURL + "/api/status/" + m.RunID
+		p.StatusFeedURL = ingesterURL + "/status.atom"
 		if m.Product != "" {
 			p.StatusFeedURL += "?" + url.Values{"product": {m.Product}}.Encode()
 		}
