@@ -20,7 +20,7 @@ import (
 )
 
 var codes = []string{CodeNotJSON, CodeInvalidUTF8, CodeBadGzip, CodeTrailingData, CodeNoResults, CodeBadResults,
-	CodeBadTestPath, CodeWrongType, CodeConflictingRunInfo, CodeMissingMetadata, CodeBadRevision,
+	CodeBadTestPath, CodeWrongType, CodeTimeOutOfRange, CodeConflictingRunInfo, CodeMissingMetadata, CodeBadRevision,
 	CodeDuplicateTest, CodeTooLarge, CodeGzipRatio, CodeTooDeep, CodeStringTooLong}
 
 // fuzzSeeds are the reports of ../testdata/reports and ../testdata/wptfyi.
