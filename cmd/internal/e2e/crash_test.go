@@ -29,10 +29,7 @@ func TestIngester_CrashSafety(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "ingester")
-	if out, err := osexec.Command("go", "build", "-o", bin, "github.com/wptfeed/wptfeed/cmd/ingester").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildIngester(t)
 	raw, out := t.TempDir(), t.TempDir()
 	b, _ := store.Open(ctx, raw)
 	defer b.Close()

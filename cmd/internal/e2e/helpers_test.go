@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	osexec "os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -138,3 +140,14 @@ type ioReadCloser = io.ReadCloser
 type nopCloser struct{ io.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+// buildIngester builds cmd/ingester into a temp directory and returns the
+// binary's path, for tests that kill and pause real processes.
+func buildIngester(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ingester")
+	if out, err := osexec.Command("go", "build", "-o", bin, "github.com/wptfeed/wptfeed/cmd/ingester").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}

@@ -32,10 +32,7 @@ func TestIngester_Soak(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 14*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "ingester")
-	if out, err := osexec.Command("go", "build", "-o", bin, "github.com/wptfeed/wptfeed/cmd/ingester").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildIngester(t)
 	raw, out := t.TempDir(), t.TempDir()
 	b, err := store.Open(ctx, raw)
 	if err != nil {
