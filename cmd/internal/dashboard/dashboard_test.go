@@ -520,28 +520,7 @@ func newTestEnv(t *testing.T) *testEnv {
 // following no redirects.
 func (env *testEnv) do(t *testing.T, method, path string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, env.addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	c := &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     &http.Transport{DisableCompression: true},
-		Timeout:       10 * time.Second,
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return testutil.Do(t, method, env.addr+path, header)
 }
 
 // getJSON fetches path and decodes it into v, failing unless the status

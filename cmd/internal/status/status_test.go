@@ -188,28 +188,7 @@ func testConfig() Config {
 func (env *testEnv) do(t *testing.T, method, path string, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	path = strings.TrimPrefix(path, testBase)
-	req, err := http.NewRequest(method, env.addr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	c := &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     &http.Transport{DisableCompression: true},
-		Timeout:       10 * time.Second,
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return testutil.Do(t, method, env.addr+path, header)
 }
 
 // feed fetches and parses a status document, failing unless it is 200.
