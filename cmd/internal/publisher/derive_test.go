@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"reflect"
 	"slices"
@@ -493,28 +492,6 @@ func TestServer_DeriveTwoPublishers(t *testing.T) {
 			t.Errorf("run %s: entries differ or lack the product:\n%+v\n%+v", id, ea, ec)
 		}
 	}
-}
-
-// startServerWith starts a running publisher on bucket url, as
-// startServer does, with a log (nil discards) and store options.
-func startServerWith(t *testing.T, ctx context.Context, url string, log *slog.Logger, opts ...store.Option) (*Server, string) {
-	t.Helper()
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s, err := NewServer(ctx, ServerConfig{Bucket: url, Addr: "127.0.0.1:0", BaseURL: testBase, ScanInterval: 50 * time.Millisecond,
-		FullScan: time.Hour, PageSize: 100, Author: "test"}, log, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Scan(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; s.Close() })
-	return s, "http://" + s.ln.Addr().String()
 }
 
 // A bucket that fails while a run's shards are read leaves the run

@@ -47,11 +47,21 @@ func putRun(t testing.TB, b *store.Bucket, id string, i int) {
 // returns it with the address requests go to.
 func startServer(t *testing.T, ctx context.Context, url string) (*Server, string) {
 	t.Helper()
-	s, err := NewServer(ctx, ServerConfig{Bucket: url, Addr: "127.0.0.1:0", BaseURL: testBase, ScanInterval: 50 * time.Millisecond, FullScan: time.Hour, PageSize: 100, Author: "test"}, slog.New(slog.DiscardHandler))
+	return startServerWith(t, ctx, url, nil)
+}
+
+// startServerWith starts a running publisher on bucket url, as
+// startServer does, with a log (nil discards) and store options.
+func startServerWith(t *testing.T, ctx context.Context, url string, log *slog.Logger, opts ...store.Option) (*Server, string) {
+	t.Helper()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s, err := NewServer(ctx, ServerConfig{Bucket: url, Addr: "127.0.0.1:0", BaseURL: testBase, ScanInterval: 50 * time.Millisecond,
+		FullScan: time.Hour, PageSize: 100, Author: "test"}, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Run's first scan is asynchronous; tests want the bucket indexed.
 	if err := s.Scan(ctx, true); err != nil {
 		t.Fatal(err)
 	}
