@@ -80,14 +80,15 @@ func (t Timeouts) server(h http.Handler) *http.Server {
 const lingerTimeout = 500 * time.Millisecond
 
 // writeChunk is the largest piece of a response written under one write
-// deadline: a client reading slowly but steadily makes progress within it.
-const writeChunk = 16 << 10
+// deadline: a client reading slowly but steadily (1 KiB/s at the default
+// 60 s) makes progress within it.
+const writeChunk = 64 << 10
 
 // handler wraps h for the timeouts of request bodies and responses, which
 // net/http has only as bounds on a request's total time:
 //
 //   - each read of the request body must get a byte within t.Read, and
-//     each write of the response (in pieces of 16 KiB) must be taken by
+//     each write of the response (in pieces of 64 KiB) must be taken by
 //     the client within t.Write: deadlines set before each read and write
 //     through http.ResponseController, so that only a stall is cut;
 //   - an answer that starts before the body was read to its end (a 401, a
@@ -123,11 +124,11 @@ func (t Timeouts) handler(h http.Handler) http.Handler {
 		if t.Write > 0 {
 			// The answer's last bytes are flushed after the handler; not
 			// to a client that already let a write time out.
-			d := time.Now()
-			if !p.writeFailed.Load() {
-				d = d.Add(t.Write)
+			if p.writeFailed.Load() {
+				p.rc.SetWriteDeadline(time.Now())
+			} else {
+				p.extendWrite()
 			}
-			p.rc.SetWriteDeadline(d)
 		}
 	})
 }
@@ -142,6 +143,23 @@ type progress struct {
 	// client went away).
 	writeFailed atomic.Bool
 	answered    sync.Once
+	// writeDeadline is the write deadline last set for this request
+	// (zero: none yet). Only the handler's goroutine uses it.
+	writeDeadline time.Time
+}
+
+// extendWrite moves the write deadline to t.Write from now, unless it was
+// set less than t.Write/16 ago: setting a deadline costs a timer update,
+// which a small answer would otherwise pay twice (its write, then the
+// flush after the handler). A stalled write is thus cut after between
+// 15/16 of t.Write and t.Write.
+func (p *progress) extendWrite() {
+	d := time.Now().Add(p.t.Write)
+	if d.Sub(p.writeDeadline) < p.t.Write/16 {
+		return
+	}
+	p.writeDeadline = d
+	p.rc.SetWriteDeadline(d)
 }
 
 // progressBody is a request body whose reads are cut after t.Read without
@@ -215,7 +233,7 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		c := min(len(p), writeChunk)
-		w.p.rc.SetWriteDeadline(time.Now().Add(w.p.t.Write))
+		w.p.extendWrite()
 		m, err := w.ResponseWriter.Write(p[:c])
 		n += m
 		if err != nil {
@@ -232,7 +250,7 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 func (w *progressWriter) FlushError() error {
 	w.answer()
 	if w.p.t.Write > 0 {
-		w.p.rc.SetWriteDeadline(time.Now().Add(w.p.t.Write))
+		w.p.extendWrite()
 	}
 	return w.p.rc.Flush()
 }
