@@ -3,6 +3,7 @@ package httpx
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ func (t Timeouts) Validate() error {
 func (t Timeouts) server(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           t.handler(h),
+		ConnContext:       withConn,
 		ReadHeaderTimeout: t.Header,
 		// Zero, either falls back to ReadTimeout: zero too, no limit, as
 		// documented. ReadTimeout and WriteTimeout bound a request's total
@@ -101,7 +103,7 @@ const writeChunk = 64 << 10
 // net/http's own view of the body is unchanged.
 func (t Timeouts) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := &progress{t: t, rc: http.NewResponseController(w)}
+		p := &progress{t: t, rc: http.NewResponseController(w), conn: connOf(r.Context())}
 		pw := &progressWriter{ResponseWriter: w, p: p}
 		r2 := r
 		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -130,6 +132,12 @@ func (t Timeouts) handler(h http.Handler) http.Handler {
 				p.extendWrite()
 			}
 		}
+		if p.corked {
+			// The answer's end, out now: net/http would flush it only
+			// after this, with the cork still in.
+			p.rc.Flush()
+			p.uncork()
+		}
 	})
 }
 
@@ -144,8 +152,25 @@ type progress struct {
 	writeFailed atomic.Bool
 	answered    sync.Once
 	// writeDeadline is the write deadline last set for this request
-	// (zero: none yet). Only the handler's goroutine uses it.
+	// (zero: none yet). Only the handler's goroutine uses it, as corked.
 	writeDeadline time.Time
+	conn          net.Conn // the request's connection, nil if unknown
+	corked        bool     // TCP_CORK is set on conn (see corkMin)
+}
+
+// cork sets TCP_CORK on the connection before a large write.
+func (p *progress) cork() {
+	if !p.corked && p.conn != nil {
+		p.corked = setCork(p.conn, true)
+	}
+}
+
+// uncork clears TCP_CORK: what the kernel holds leaves at once.
+func (p *progress) uncork() {
+	if p.corked {
+		setCork(p.conn, false)
+		p.corked = false
+	}
 }
 
 // extendWrite moves the write deadline to t.Write from now, unless it was
@@ -227,6 +252,9 @@ func (w *progressWriter) WriteHeader(code int) {
 
 func (w *progressWriter) Write(p []byte) (int, error) {
 	w.answer()
+	if len(p) >= corkMin {
+		w.p.cork()
+	}
 	if w.p.t.Write <= 0 {
 		return w.ResponseWriter.Write(p)
 	}
@@ -252,7 +280,9 @@ func (w *progressWriter) FlushError() error {
 	if w.p.t.Write > 0 {
 		w.p.extendWrite()
 	}
-	return w.p.rc.Flush()
+	err := w.p.rc.Flush()
+	w.p.uncork() // a flushed answer leaves now, not when the cork is out
+	return err
 }
 
 // Flush is FlushError without the error.
