@@ -66,9 +66,9 @@ for pkg in report feed store; do
       "leaf packages must not import each other or the commands"
   done
 done
-# Leaves among the commands' packages: records, pack, chart and lease
+# Leaves among the commands' packages: records, pack, chart, lease and diff
 # import no other cmd/internal package.
-for pkg in records pack chart lease; do
+for pkg in records pack chart lease diff; do
   forbid "./cmd/internal/$pkg" "^$mod/cmd/" "cmd/internal/$pkg is a leaf"
 done
 # What serves the out bucket never polls or processes; the dashboard reads

@@ -340,10 +340,14 @@ func (d *Diff) total() {
 	slices.SortFunc(d.Dirs, func(x, y DirTotals) int { return cmp.Compare(x.Dir, y.Dir) })
 }
 
-// topDir returns a test path's top-level directory: "/css/" for
-// "/css/a/b.html", "/" for "/a.html" (and for a path without a leading
-// slash).
+// topDir returns a test path's top-level directory, as the metrics files
+// count directories (docs/metrics-files.md: the part of the path before
+// the first "?"): "/css/" for "/css/a/b.html", "/" for "/a.html",
+// "/a.html?x=/y" and a path without a leading slash.
 func topDir(p string) string {
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
 	if !strings.HasPrefix(p, "/") {
 		return "/"
 	}

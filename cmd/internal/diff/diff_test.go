@@ -354,3 +354,19 @@ func TestCompute_RealSummary(t *testing.T) {
 		t.Errorf("got %d improvements, want %d (improved and added passing)", len(d.Improvements), p.improved+p.added)
 	}
 }
+
+func TestTopDir(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"/css/a/b.html", "/css/"},
+		{"/a.html", "/"},
+		{"/a.html?x=/y", "/"},
+		{"/dom/a.html?x=/y/z", "/dom/"},
+		{"a/b.html", "/"},
+		{"", "/"},
+		{"//x", "//"},
+	} {
+		if got := topDir(tt.in); got != tt.want {
+			t.Errorf("topDir(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
