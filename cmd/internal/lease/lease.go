@@ -99,7 +99,16 @@ func Acquire(ctx context.Context, b *store.Bucket, runID, holder string, ttl tim
 		return nil, &HeldError{Holder: rec.Holder, Until: rec.Expires}
 	}
 	l := &Lease{b: b, runID: runID, holder: holder, ttl: ttl, gen: g}
-	if err := l.write(ctx, now); err != nil {
+	err = l.write(ctx, now)
+	if errors.Is(err, ErrHeld) {
+		// Another holder wrote the generation first: name it, as for a
+		// lease found live, so that callers wait for it and do not fail.
+		if g2, rec, lerr := latest(ctx, b, runID); lerr == nil && g2 > g {
+			return nil, &HeldError{Holder: rec.Holder, Until: rec.Expires}
+		}
+		return nil, &HeldError{Until: now.Add(ttl)}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return l, nil

@@ -204,8 +204,11 @@ func TestAcquire_Race(t *testing.T) {
 			t.Fatalf("round %d: winners got %v, want exactly one", round, winners)
 		}
 		for _, err := range others {
-			if !errors.Is(err, ErrHeld) {
-				t.Errorf("round %d: a loser's error: got %v, want ErrHeld", round, err)
+			// A *HeldError naming the winner, as for a lease found live:
+			// callers wait on it instead of failing the run.
+			var he *HeldError
+			if !errors.As(err, &he) || he.Holder != winners[0] {
+				t.Errorf("round %d: a loser's error: got %v, want a *HeldError naming %s", round, err, winners[0])
 			}
 		}
 		if got, want := generations(t, b, run), []int64{1, 2}; !slices.Equal(got, want) {
