@@ -151,3 +151,15 @@ func buildIngester(t *testing.T) string {
 	}
 	return bin
 }
+
+// buildPublisher builds cmd/publisher into a temp directory and returns the
+// binary's path, for tests that run it as a separate process (with its own
+// environment).
+func buildPublisher(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "publisher")
+	if out, err := osexec.Command("go", "build", "-o", bin, "github.com/wptfeed/wptfeed/cmd/publisher").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
