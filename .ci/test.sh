@@ -13,6 +13,8 @@ command -v chromium >/dev/null || need_apt+=(chromium fonts-dejavu-core)
 # Debian's feedparser, for the Python interpreter Debian installs with it
 # (feed's test that a third-party Atom library keeps each enclosure's sha256).
 /usr/bin/python3 -c 'import feedparser' 2>/dev/null || need_apt+=(python3-feedparser)
+# pip, to install moto (below) when it is missing.
+command -v moto_server >/dev/null || python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need_apt[*]}"
@@ -40,6 +42,30 @@ if ! command -v azurite-blob >/dev/null; then
       npm install --prefix "$dir" --no-save --no-fund --no-audit --no-update-notifier --loglevel=error "$azurite" >/dev/null
     fi
     export PATH="$dir/node_modules/.bin:$PATH"
+  fi
+fi
+
+# moto's S3 server, which enforces IAM policies, for the permissions test
+# (cmd/internal/e2e/permissions_test.go). Pinned: the test knows how this
+# version checks signatures. Debian's pip needs --break-system-packages
+# (older pips do not know it: then without).
+moto='moto[server]==5.2.1'
+if [ "$(id -u)" != 0 ] && command -v python3 >/dev/null; then
+  export PATH="$(python3 -m site --user-base)/bin:$PATH" # pip --user installs there
+fi
+if ! command -v moto_server >/dev/null; then
+  pip_install() {
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@" "$moto" 2>/dev/null ||
+      python3 -m pip install -q --disable-pip-version-check "$@" "$moto"
+  }
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "pip not found: cannot install $moto; the permissions test will skip (or fail under CI=true)" >&2
+  elif [ "$(id -u)" = 0 ]; then
+    echo "installing: $moto (pip)"
+    pip_install || echo "could not install $moto; the permissions test will skip (or fail under CI=true)" >&2
+  else
+    echo "installing: $moto (pip --user)"
+    pip_install --user || echo "could not install $moto; the permissions test will skip (or fail under CI=true)" >&2
   fi
 fi
 
