@@ -46,7 +46,7 @@ const (
 // permRoles are the roles of docs/permissions.md that have an S3 policy.
 var permRoles = []string{"runner", "publisher", "uploader", "ingester", "reader"}
 
-// MotoInstall is the command that installs moto's server.
+// motoInstall is the command that installs moto's server.
 const motoInstall = "pip install 'moto[server]'"
 
 // TestPermissions_S3 runs the whole pipeline against moto's S3 server with
