@@ -39,6 +39,22 @@ type State struct {
 
 func (s State) present() bool { return s.Status != "" }
 
+// newState returns a summary entry's State, its status interned: a history
+// keeps Window states per test, and the summary's status strings would
+// each stay allocated.
+func newState(status string, pass, total int) State {
+	for _, known := range knownStatuses {
+		if status == known {
+			status = known
+			break
+		}
+	}
+	return State{status, pass, total}
+}
+
+// knownStatuses are the summary_v2 status abbreviations.
+var knownStatuses = []string{"P", "O", "F", "S", "E", "N", "C", "T", "PF"}
+
 // History is the recent results of one product series (same product,
 // channel and labels): per test, its State in each of the last Window
 // runs, oldest first. A test changes in a run when it is in that run and
@@ -71,14 +87,15 @@ func (h *History) Runs() []string { return slices.Clone(h.runs) }
 func (h *History) States(test string) []State { return slices.Clone(h.tests[test]) }
 
 // Add appends a run (its id and summary) as the newest, dropping the
-// oldest run beyond the window and the tests no kept run has.
+// oldest run beyond the window and the tests no kept run has. It does not
+// check the run id: adding a run twice counts it twice.
 func (h *History) Add(runID string, s *report.Summary) {
 	n := len(h.runs)
 	for p, st := range h.tests {
 		ts, ok := s.Get(p)
 		var x State
 		if ok {
-			x = State{ts.Status, ts.Counts.Pass, ts.Counts.Total}
+			x = newState(ts.Status, ts.Counts.Pass, ts.Counts.Total)
 		}
 		h.tests[p] = append(st, x)
 	}
@@ -88,7 +105,7 @@ func (h *History) Add(runID string, s *report.Summary) {
 		}
 		ts, _ := s.Get(p)
 		st := make([]State, n+1, min(n+1, h.window)+1)
-		st[n] = State{ts.Status, ts.Counts.Pass, ts.Counts.Total}
+		st[n] = newState(ts.Status, ts.Counts.Pass, ts.Counts.Total)
 		h.tests[p] = st
 	}
 	h.runs = append(h.runs, runID)
@@ -205,7 +222,7 @@ func (hs historyState) state() State {
 	if hs.C != nil {
 		c = *hs.C
 	}
-	return State{hs.S, c[0], c[1]}
+	return newState(hs.S, c[0], c[1])
 }
 
 // ReadHistory reads a history written by WriteJSON, one line at a time.
