@@ -100,7 +100,15 @@ func (p *processor) result(idx int, name string, v []byte, it *item, sc *scanner
 	if !info.hasStatus {
 		return fail(CodeWrongType, `result has no "status"`, 0)
 	}
-	return p.register(idx, it.index, path, info, sc.out)
+	if err := p.register(idx, it.index, path, info, sc.out); err != nil {
+		return err
+	}
+	if p.opts.Result != nil {
+		if err := p.opts.Result(idx, sc.out); err != nil {
+			return fmt.Errorf("report: shard %q: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // shardDecoder is the state of decode.

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -591,5 +593,48 @@ func TestProcess_FirstShardError(t *testing.T) {
 		if e := asError(t, err); e.Shard != "s0" || e.Code != CodeNotJSON {
 			t.Fatalf("got %v, want shard s0's not_json", err)
 		}
+	}
+}
+
+func TestProcess_Result(t *testing.T) {
+	// Result gets every result of every shard, copies included, in the
+	// order of its shard; a shard's results compact, as Test gets them.
+	shards := []Shard{fileShard(t, "../testdata/reports/firefox-nightly-shard-1.json"), fileShard(t, "../testdata/reports/firefox-nightly-shard-2.json.gz")}
+	docs := [][]byte{mustRead(t, "../testdata/reports/firefox-nightly-shard-1.json"), decompressed(mustRead(t, "../testdata/reports/firefox-nightly-shard-2.json.gz"))}
+	var mu sync.Mutex
+	got := make([][]string, len(shards))
+	r := mustProcess(t, shards, Options{Result: func(shard int, raw []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[shard] = append(got[shard], string(raw))
+		return nil
+	}})
+	n := 0
+	for i, doc := range docs {
+		var v struct{ Results []json.RawMessage }
+		if err := json.Unmarshal(doc, &v); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, raw := range v.Results {
+			res := jsontext.Value(raw)
+			if err := res.Compact(); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, string(res))
+		}
+		if !slices.Equal(got[i], want) {
+			t.Errorf("shard %d: got %q, want %q", i, got[i], want)
+		}
+		n += len(want)
+	}
+	if n <= r.Tests {
+		t.Errorf("got %d results for %d tests; the fixture has copies of a test, all passed", n, r.Tests)
+	}
+
+	errFull := errors.New("disk full")
+	_, err := Process(context.Background(), shards, Options{Result: func(int, []byte) error { return errFull }})
+	if !errors.Is(err, errFull) || !strings.HasPrefix(err.Error(), `report: shard "firefox-nightly-shard-1.json": `) {
+		t.Errorf("got %v, want the Result error wrapped with the first shard's name", err)
 	}
 }

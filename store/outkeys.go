@@ -13,8 +13,10 @@ import (
 // key the ingester's packages read or write is built here.
 //
 //	status/<run id>.json                       StatusKey
-//	<sha>/<product id>-raw_results.json        RawResultsKey
-//	state/poll/<url hash>.json                 PollStateKey
+//	status/<run id>~<feed>.json                StatusKey(FeedRunID(feed, run id)), a run of a feed other than the primary
+//	<sha>/<product id>/report.json             RawResultsKey (or in the raw-results bucket)
+//	<sha>/<product id>-shards.json             ShardListKey
+//	state/poll/<url hash>.json                 PollStateKey (FeedPollStateKey of a feed other than the primary)
 //	state/archives/<url hash>.json             ArchiveStateKey
 //	state/missing/<run id>.json                MissingStateKey
 //	state/skipped/<url hash>.json              SkippedStateKey
@@ -44,11 +46,23 @@ func StatusRunID(key string) (string, bool) {
 		return "", false
 	}
 	id, ok := strings.CutSuffix(rest, ".json")
-	return id, ok && ValidRunID(id)
+	return id, ok && ValidFeedRunID(id)
 }
 
-// RawResultsKey is the key of the listing of a run's raw shards.
-func RawResultsKey(sha, productID string) string { return sha + "/" + productID + "-raw_results.json" }
+// RawResultsKey is the key of a run's merged wptreport, gzip JSON, where
+// wpt.fyi's results processor stores the report its TestRun's
+// raw_results_url names: <sha>/<product id>/report.json, in the out bucket
+// or in a bucket of its own (wpt.fyi's raw_results_bucket). In the out
+// bucket it shares the prefix of the per-test files (TestPrefix): a test
+// path "/report.json" would be the same key.
+func RawResultsKey(sha, productID string) string { return TestPrefix(sha, productID) + RawResultsName }
+
+// RawResultsName is the last segment of RawResultsKey.
+const RawResultsName = "report.json"
+
+// ShardListKey is the key of the listing of a run's raw shards: where they
+// are and how to check them.
+func ShardListKey(sha, productID string) string { return sha + "/" + productID + "-shards.json" }
 
 const statePrefix = "state/"
 
@@ -61,6 +75,34 @@ func urlHash(u string) string {
 // PollStateKey is the key of a feed's poll state (validators of the last
 // fully processed subscription document).
 func PollStateKey(feedURL string) string { return statePrefix + "poll/" + urlHash(feedURL) + ".json" }
+
+// feedURLHash names a URL as one feed sees it: for the primary feed (feed
+// "") urlHash, for another feed the hash of its name and the URL, so that
+// no feed's state can mark a document another feed reads.
+func feedURLHash(feed, u string) string {
+	if feed == "" {
+		return urlHash(u)
+	}
+	return urlHash(feed + feedSep + u)
+}
+
+// FeedPollStateKey is PollStateKey of a feed: the same key for the primary
+// feed (feed ""), a key of the feed's own for any other.
+func FeedPollStateKey(feed, feedURL string) string {
+	return statePrefix + "poll/" + feedURLHash(feed, feedURL) + ".json"
+}
+
+// FeedArchiveStateKey is ArchiveStateKey as feed sees the archive (the
+// same key for the primary feed, feed "").
+func FeedArchiveStateKey(feed, archiveURL string) string {
+	return statePrefix + "archives/" + feedURLHash(feed, archiveURL) + ".json"
+}
+
+// FeedSkippedStateKey is SkippedStateKey as feed walked (the same key for
+// the primary feed, feed "").
+func FeedSkippedStateKey(feed, archiveURL string) string {
+	return statePrefix + "skipped/" + feedURLHash(feed, archiveURL) + ".json"
+}
 
 // ArchiveStateKey is the key of the mark of an archive document whose runs
 // are all processed.
@@ -111,10 +153,23 @@ func ProductClaimKey(sha, productID string) string {
 	return ProductClaimPrefix(sha) + productID + ".json"
 }
 
-// ProductClaimID returns the product id of a ProductClaimKey under the
-// claims of sha.
+// FeedProductClaimKey is the key of the claim of a product id at a
+// revision by a run of feed: ProductClaimKey for the primary feed (feed
+// ""), <product id>~<feed>.json beside it for any other (a run is a
+// duplicate only of a run of its own feed or of a feed listed before it).
+func FeedProductClaimKey(feed, sha, productID string) string {
+	if feed == "" {
+		return ProductClaimKey(sha, productID)
+	}
+	return ProductClaimPrefix(sha) + productID + feedSep + feed + ".json"
+}
+
+// ProductClaimID returns the product id of a ProductClaimKey (or a
+// FeedProductClaimKey) under the claims of sha.
 func ProductClaimID(sha, key string) string {
-	return strings.TrimSuffix(strings.TrimPrefix(key, ProductClaimPrefix(sha)), ".json")
+	id := strings.TrimSuffix(strings.TrimPrefix(key, ProductClaimPrefix(sha)), ".json")
+	id, _, _ = strings.Cut(id, feedSep)
+	return id
 }
 
 // PendingMetricsPrefix is the prefix of the markers of runs whose metrics

@@ -23,18 +23,23 @@ import (
 type Processor struct {
 	Out         *store.Bucket
 	ResultsBase string // absolute URL prefix of the out bucket's objects, no trailing "/"
-	PerTest     bool
-	Layout      string // of per-test files: records.LayoutFiles ("" too) or records.LayoutPacked
-	Limits      report.Limits
-	Writers     int    // concurrent per-test writes
-	TempDir     string // where the per-test spool lives; "" = os.TempDir
-	Log         *slog.Logger
-	Now         func() time.Time
+	// RawResults, if not nil, is the bucket of the merged reports
+	// (wpt.fyi's raw_results_bucket), its objects served under
+	// RawResultsBase; nil: the out bucket, under ResultsBase.
+	RawResults     *store.Bucket
+	RawResultsBase string
+	PerTest        bool
+	Layout         string // of per-test files: records.LayoutFiles ("" too) or records.LayoutPacked
+	Limits         report.Limits
+	Writers        int    // concurrent per-test writes
+	TempDir        string // where the spools (per-test files, merged report) live; "" = os.TempDir
+	Log            *slog.Logger
+	Now            func() time.Time
 }
 
 // Input is one run to process.
 type Input struct {
-	RunID       string
+	RunID       string // the run's id in the out bucket (store.FeedRunID)
 	FeedEntry   string
 	ManifestURL string
 	PageURL     string // the run's web page at the publisher, if its feed entry links one
@@ -47,6 +52,14 @@ type Input struct {
 	// is written; an error stops the write and is returned (a lease
 	// holder checks that the run is still its own).
 	BeforeStatus func(ctx context.Context) error
+
+	// Feed is the name of the feed the run came from, for its status
+	// record; FeedKey is "" for the primary feed, else Feed (it qualifies
+	// the claim of the run's product id), and Earlier lists the FeedKeys of
+	// the feeds listed before it: a run is DUPLICATE only of a run of its
+	// own feed or of one of those.
+	Feed, FeedKey string
+	Earlier       []string
 }
 
 // Ingest processes one run and writes its outputs, the status record last.
@@ -65,8 +78,14 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		defer sp.Close()
 		opts.Test = sp.Add
 	}
+	merged, err := newMergedReport(p.TempDir, len(in.Shards))
+	if err != nil {
+		return nil, err
+	}
+	defer merged.Close()
+	opts.Result = merged.Add
 	res, err := report.Process(ctx, in.Shards, opts)
-	st := &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product}
+	st := &records.Status{RunID: in.RunID, Feed: in.Feed, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product}
 	var rerr *report.Error
 	switch {
 	case errors.As(err, &rerr):
@@ -94,12 +113,12 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	// wpt.fyi's duplicate rule: same revision, product, browser version,
 	// OS, OS version and report hash (all in the product id) as a run
 	// already accepted. The first run to claim the product id owns it.
-	owner, err := p.claimProduct(ctx, sha, pid, in.RunID)
+	owner, err := p.claimProduct(ctx, sha, pid, in)
 	if err != nil {
 		return nil, err
 	}
 	if owner != in.RunID {
-		st.State, st.Code = records.StateDuplicate, "duplicate"
+		st.State, st.Code, st.DuplicateOf = records.StateDuplicate, "duplicate", owner
 		st.Error = fmt.Sprintf("the same report (product id %s at %s) was accepted as run %s", pid, sha[:10], owner)
 		st.ProductID, st.Revision, st.Product = pid, sha, res.Meta.Product
 		return p.finish(ctx, st, start, in.BeforeStatus)
@@ -116,6 +135,13 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 					Message: why + "; this run's per-test files are in the packed layout"})
 			}
 		}
+		if layout != records.LayoutPacked && p.RawResults == nil {
+			if test := rawResultsClash(recs, p.Out.Dir() != ""); test != "" {
+				layout = records.LayoutPacked
+				st.Warnings = append(st.Warnings, report.Warning{Code: records.WarnPerTestPacked, Test: test,
+					Message: fmt.Sprintf("test %q would take the key of the merged report (%s); this run's per-test files are in the packed layout", test, store.RawResultsName)})
+			}
+		}
 		if layout == records.LayoutPacked {
 			err = pack.Write(ctx, p.Out, sha, pid, sp.source(recs))
 			st.PerTest = records.LayoutPacked
@@ -126,6 +152,10 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		if err != nil {
 			return nil, err
 		}
+	}
+	rawKey, rawURL, err := p.writeMerged(ctx, merged, res, sha, pid)
+	if err != nil {
+		return nil, err
 	}
 	var sum bytes.Buffer
 	zw := gzip.NewWriter(&sum)
@@ -143,9 +173,8 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	if err := p.Out.WriteBytes(ctx, summaryKey, sum.Bytes(), store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"}); err != nil {
 		return nil, err
 	}
-	rawKey := store.RawResultsKey(sha, pid)
-	raw := records.RawResults{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
-	if err := p.putJSON(ctx, rawKey, raw); err != nil {
+	list := records.ShardList{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
+	if err := p.putJSON(ctx, store.ShardListKey(sha, pid), list); err != nil {
 		return nil, err
 	}
 	tr := records.TestRun{
@@ -160,7 +189,7 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		CreatedAt:        in.Uploaded.UTC(),
 		TimeStart:        res.TimeStart.UTC(),
 		TimeEnd:          res.TimeEnd.UTC(),
-		RawResultsURL:    p.ResultsBase + "/" + rawKey,
+		RawResultsURL:    rawURL + "/" + rawKey,
 		Labels:           res.Labels,
 	}
 	if tr.Labels == nil {
@@ -192,6 +221,41 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	return out, nil
 }
 
+// writeMerged stores the run's merged report, gzip JSON with
+// Content-Encoding: gzip as wpt.fyi stores it, and returns its key and the
+// base URL of its bucket.
+func (p *Processor) writeMerged(ctx context.Context, m *mergedReport, res *report.Result, sha, pid string) (key, base string, err error) {
+	if err := m.finish(); err != nil {
+		return "", "", err
+	}
+	r, err := m.reader(res)
+	if err != nil {
+		return "", "", err
+	}
+	b, base := p.Out, p.ResultsBase
+	if p.RawResults != nil {
+		b, base = p.RawResults, p.RawResultsBase
+	}
+	key = store.RawResultsKey(sha, pid)
+	if err := b.Write(ctx, key, r, store.WriteOptions{ContentType: "application/json", ContentEncoding: "gzip"}); err != nil {
+		return "", "", fmt.Errorf("process: merged report: %w", err)
+	}
+	return key, base, nil
+}
+
+// rawResultsClash returns the test whose per-test file would take the key
+// of the merged report in the same bucket, or "": "/report.json", or on a
+// file bucket a test under a directory of that name.
+func rawResultsClash(recs []fileRec, dir bool) string {
+	name := "/" + store.RawResultsName
+	for _, r := range recs {
+		if r.path == name || dir && strings.HasPrefix(r.path, name+"/") {
+			return r.path
+		}
+	}
+	return ""
+}
+
 // CodeUnencodable is the status code of a run whose metadata cannot be
 // written in its records (JSON, RFC 3339 times).
 const CodeUnencodable = "unencodable"
@@ -210,18 +274,34 @@ func encodable(in Input, res *report.Result) error {
 	return nil
 }
 
-// claimProduct records runID as the owner of a product id, write-once,
-// and returns the owner.
-func (p *Processor) claimProduct(ctx context.Context, sha, pid, runID string) (string, error) {
-	key := store.ProductClaimKey(sha, pid)
-	data, _ := json.Marshal(map[string]string{"run_id": runID})
+// claimProduct returns the owner of a product id at a revision: the run of
+// a feed listed before in.FeedKey's that claimed it, else the run of
+// in.FeedKey's feed that claimed it first (write-once), in.RunID if none.
+func (p *Processor) claimProduct(ctx context.Context, sha, pid string, in Input) (string, error) {
+	for _, f := range in.Earlier {
+		owner, err := p.readClaim(ctx, store.FeedProductClaimKey(f, sha, pid))
+		if err != nil && !store.IsNotFound(err) {
+			return "", err
+		}
+		if err == nil {
+			return owner, nil
+		}
+	}
+	key := store.FeedProductClaimKey(in.FeedKey, sha, pid)
+	data, _ := json.Marshal(map[string]string{"run_id": in.RunID})
 	err := p.Out.WriteBytes(ctx, key, data, store.WriteOptions{ContentType: "application/json", IfNotExist: true})
 	if err == nil {
-		return runID, nil
+		return in.RunID, nil
 	}
 	if !store.IsExists(err) {
 		return "", err
 	}
+	return p.readClaim(ctx, key)
+}
+
+// readClaim returns the run id of a product claim; store.IsNotFound if
+// there is none.
+func (p *Processor) readClaim(ctx context.Context, key string) (string, error) {
 	raw, err := p.Out.ReadAll(ctx, key)
 	if err != nil {
 		return "", err

@@ -1,5 +1,5 @@
 // Package records holds the wire records the ingester's packages share: the
-// status record, wpt.fyi's TestRun, the raw-results listing, the metrics
+// status record, wpt.fyi's TestRun, the shard listing, the metrics
 // series and interop points, the pending-metrics marker, the run-time rule,
 // and what the status index knows of a run. Each is declared once, here.
 //

@@ -70,7 +70,9 @@ func (tr *TestRun) RunTime() time.Time {
 	return tr.CreatedAt.UTC()
 }
 
-// TestRunID derives a run's TestRun id from its run id: positive, below
+// TestRunID derives a run's TestRun id from its id in the out bucket (the
+// run id, qualified with its feed for a feed other than the primary one, so
+// the id derives from the feed and the run id): positive, below
 // 2^53 (exact in JavaScript, like wpt.fyi's datastore ids), and the same
 // whenever the run is processed again.
 func TestRunID(runID string) int64 {
@@ -85,29 +87,39 @@ func TestRunID(runID string) int64 {
 // Status is a run's status record, status/<run id>.json: the last write of
 // an ingest, which makes the run's outputs visible.
 type Status struct {
-	RunID      string           `json:"run_id"`
-	State      string           `json:"state"`
-	Code       string           `json:"code,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Warnings   []report.Warning `json:"warnings,omitempty"`
-	FeedEntry  string           `json:"feed_entry,omitempty"`
-	Manifest   string           `json:"manifest,omitempty"` // the run's manifest at the publisher
-	Page       string           `json:"page,omitempty"`     // the run's web page at the publisher
-	Product    string           `json:"product,omitempty"`
-	Labels     []string         `json:"labels,omitempty"`
-	TestRunID  int64            `json:"test_run_id,omitempty"`
-	ProductID  string           `json:"product_id,omitempty"`
-	Revision   string           `json:"full_revision_hash,omitempty"`
-	ResultsURL string           `json:"results_url,omitempty"`
-	Tests      int              `json:"tests"`
-	Subtests   int              `json:"subtests"`
-	PerTest    string           `json:"per_test,omitempty"` // layout of the per-test files (LayoutFiles, LayoutPacked); none if empty
-	Ingested   time.Time        `json:"ingested_at"`
+	// RunID is the run's id in the out bucket: the publisher's run id,
+	// qualified with Feed's name for a feed other than the primary one
+	// (store.FeedRunID).
+	RunID string `json:"run_id"`
+	// Feed names the feed the run came from ("" in records written before
+	// ingesters followed several feeds: the primary feed).
+	Feed      string           `json:"feed,omitempty"`
+	State     string           `json:"state"`
+	Code      string           `json:"code,omitempty"`
+	Error     string           `json:"error,omitempty"`
+	Warnings  []report.Warning `json:"warnings,omitempty"`
+	FeedEntry string           `json:"feed_entry,omitempty"`
+	Manifest  string           `json:"manifest,omitempty"` // the run's manifest at the publisher
+	Page      string           `json:"page,omitempty"`     // the run's web page at the publisher
+	Product   string           `json:"product,omitempty"`
+	Labels    []string         `json:"labels,omitempty"`
+	// DuplicateOf is, for a DUPLICATE run, the id of the run whose report
+	// is the same (of the same feed or of a feed listed before this one).
+	DuplicateOf string    `json:"duplicate_of,omitempty"`
+	TestRunID   int64     `json:"test_run_id,omitempty"`
+	ProductID   string    `json:"product_id,omitempty"`
+	Revision    string    `json:"full_revision_hash,omitempty"`
+	ResultsURL  string    `json:"results_url,omitempty"`
+	Tests       int       `json:"tests"`
+	Subtests    int       `json:"subtests"`
+	PerTest     string    `json:"per_test,omitempty"` // layout of the per-test files (LayoutFiles, LayoutPacked); none if empty
+	Ingested    time.Time `json:"ingested_at"`
 }
 
-// RawResults is the record raw_results_url points at: where the run's raw
-// shards are and how to check them.
-type RawResults struct {
+// ShardList is a run's shard listing, <sha>/<product id>-shards.json
+// (store.ShardListKey): where the run's raw shards are and how to check
+// them. (raw_results_url names the merged report, as wpt.fyi's does.)
+type ShardList struct {
 	RunID     string     `json:"run_id"`
 	FeedEntry string     `json:"feed_entry,omitempty"`
 	Manifest  string     `json:"manifest,omitempty"`
