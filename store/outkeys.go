@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -30,6 +31,9 @@ import (
 //	metrics/aligned/<sha>/<filter>-pass-rates.json   PassRatesKey
 //	metrics/interop-points/<filter>/<sha>.json InteropPointKey
 //	metrics/interop/<filter>.json              InteropKey
+//	metrics/diffs/<run id>.json                DiffKey
+//	metrics/intermittent/<run id>.json         IntermittentKey
+//	metrics/history/<product>/<series>.json    SeriesHistoryKey
 
 // StatusPrefix is the prefix of every status record.
 const StatusPrefix = "status/"
@@ -226,3 +230,21 @@ func InteropPointKey(filter, sha string) string { return InteropPointPrefix(filt
 
 // InteropKey is the key of the interop series of a filter.
 func InteropKey(filter string) string { return "metrics/interop/" + filter + ".json" }
+
+// DiffKey is the key of a run's diff against the previous VALID run of its
+// series (docs/diffs.md).
+func DiffKey(runID string) string { return "metrics/diffs/" + runID + ".json" }
+
+// IntermittentKey is the key of the known_intermittent statuses of a run's
+// tests, for the tests whose report lists some (docs/diffs.md).
+func IntermittentKey(runID string) string { return "metrics/intermittent/" + runID + ".json" }
+
+// SeriesHistoryKey is the key of the recent history of a product series:
+// the runs of one product with the same labels (wpt.fyi's labels, which
+// hold the channel), for the flaky rule (docs/diffs.md). The order and
+// repeats of labels do not matter; <series> is a hash of the product and
+// the set of labels.
+func SeriesHistoryKey(product string, labels []string) string {
+	set := slices.Compact(slices.Sorted(slices.Values(labels)))
+	return "metrics/history/" + metricsSegment(product) + "/" + urlHash(product+"\n"+strings.Join(set, "\n")) + ".json"
+}
