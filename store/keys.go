@@ -65,6 +65,53 @@ func RunTime(id string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// Runs of several feeds. The out bucket keeps a run under its run id,
+// qualified with the name of its feed unless the feed is the primary one
+// (the first an ingester follows, keyed as a single-feed ingester keys it):
+//
+//	<run id>            a run of the primary feed
+//	<run id>~<feed>     a run of feed <feed> ([a-z0-9-], see ValidFeedName)
+//
+// The qualified id takes the place of the run id in every per-run key
+// (StatusKey, TestRunKey, RunMetricsKey, SeriesPointKey, MissingStateKey,
+// LeasePrefix, PendingMetricsKey), so that a feed that reuses another's run
+// ids reaches none of its objects, and the keys still sort by upload time.
+const feedSep = "~"
+
+// feedNamePattern: what ValidFeedName accepts.
+var feedNamePattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidFeedName reports whether name may name a feed: 1 to 63 characters of
+// a-z, 0-9 and "-", starting and ending with a letter or digit.
+func ValidFeedName(name string) bool { return feedNamePattern.MatchString(name) }
+
+// FeedRunID is the id under which the out bucket keeps run runID of a
+// feed: runID itself for the primary feed (feed ""), else
+// "<run id>~<feed>".
+func FeedRunID(feed, runID string) string {
+	if feed == "" {
+		return runID
+	}
+	return runID + feedSep + feed
+}
+
+// SplitFeedRunID returns the run id and the feed of an id FeedRunID built
+// ("" for the primary feed), and whether id is one.
+func SplitFeedRunID(id string) (runID, feed string, ok bool) {
+	runID, feed, qualified := strings.Cut(id, feedSep)
+	if !ValidRunID(runID) || qualified && !ValidFeedName(feed) {
+		return "", "", false
+	}
+	return runID, feed, true
+}
+
+// ValidFeedRunID reports whether id is a run id, or a run id qualified with
+// a feed name (FeedRunID).
+func ValidFeedRunID(id string) bool {
+	_, _, ok := SplitFeedRunID(id)
+	return ok
+}
+
 // ValidShardName reports whether name may name a shard object.
 func ValidShardName(name string) bool {
 	return shardNamePattern.MatchString(name) && name != ManifestName && !strings.HasSuffix(name, ".tmp")

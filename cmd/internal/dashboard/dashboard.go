@@ -280,7 +280,7 @@ func (d *Dashboard) validRun(id string) (*records.Run, error) {
 	if id == "" {
 		return nil, badParam("run is required")
 	}
-	if !store.ValidRunID(id) {
+	if !store.ValidFeedRunID(id) {
 		return nil, badParam("run %q is not a run id", id)
 	}
 	_, byID := d.snapshot()

@@ -27,6 +27,7 @@ type apiRun struct {
 
 type apiRunExtra struct {
 	RunID     string   `json:"run_id"`
+	Feed      string   `json:"feed,omitempty"` // the feed the run came from
 	State     string   `json:"state"`
 	Code      string   `json:"code,omitempty"`
 	Error     string   `json:"error,omitempty"`
@@ -50,7 +51,7 @@ func (d *Dashboard) runJSON(r *records.Run, root *counts) apiRun {
 	}
 	st := r.Status
 	out.WPTFeed = apiRunExtra{
-		RunID: r.ID, State: r.State, Code: st.Code, Error: st.Error, ProductID: st.ProductID,
+		RunID: r.ID, Feed: st.Feed, State: r.State, Code: st.Code, Error: st.Error, ProductID: st.ProductID,
 		Uploaded: r.Uploaded.Format(time.RFC3339Nano),
 		Tests:    st.Tests, Subtests: st.Subtests, Labels: r.Labels, Metrics: root,
 	}

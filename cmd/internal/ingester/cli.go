@@ -39,12 +39,27 @@ const DefaultOut = "wpt-data/out"
 func newRunCmd(stderr io.Writer) *cobra.Command {
 	cfg := poll.DefaultConfig()
 	out := DefaultOut
-	var tokenFile string
+	var tokenFile, subs string
+	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Poll the feed and ingest every run not yet ingested",
+		Short: "Poll the feeds and ingest every run not yet ingested",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case subs != "" && len(feeds) > 0:
+				return errors.New("run: give --feed or --subscriptions, not both")
+			case subs != "":
+				fs, err := poll.ReadSubscriptions(subs)
+				if err != nil {
+					return err
+				}
+				cfg.Feeds = fs
+			default:
+				for _, u := range feeds {
+					cfg.Feeds = append(cfg.Feeds, poll.Feed{URL: u})
+				}
+			}
 			if tokenFile != "" {
 				tok, err := httpx.ReadToken(tokenFile)
 				if err != nil {
@@ -74,7 +89,8 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Feed, "feed", cfg.Feed, "URL of the publisher's Atom feed")
+	f.StringArrayVar(&feeds, "feed", nil, "URL of a publisher's Atom feed (repeatable; the first is the primary feed; default "+cfg.Feed+")")
+	f.StringVar(&subs, "subscriptions", "", "JSON file listing the feeds to follow, with names, origins, labels (docs/subscriptions.md); instead of --feed")
 	f.StringVar(&out, "out", out, "dashboard bucket URL (file:///dir, mem://, s3://…, gs://…, azblob://…) or directory")
 	f.BoolVar(&cfg.Once, "once", false, "ingest what the feed lists now, then exit (non-zero if a run could not be finished)")
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between polls")

@@ -75,9 +75,11 @@ func (ing *Poller) serveNotify(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	select {
-	case ing.notify <- struct{}{}:
-	default: // a poll is already due
+	for _, s := range ing.feeds {
+		select {
+		case s.notify <- struct{}{}:
+		default: // a poll is already due
+		}
 	}
 	w.WriteHeader(http.StatusAccepted)
 }

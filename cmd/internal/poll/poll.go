@@ -34,7 +34,10 @@ var Version = "0.1.0"
 
 // Config configures a Poller (the flags of `ingester run`).
 type Config struct {
-	Feed           string
+	// Feeds are the feeds to follow, the first the primary one (its runs
+	// keep the keys of a single-feed ingester); none: Feed alone.
+	Feeds          []Feed
+	Feed           string // the feed when Feeds is empty (the default --feed)
 	Once           bool
 	Interval       time.Duration
 	ResultsBaseURL string // default: the out bucket's URL
@@ -84,9 +87,8 @@ func (c *Config) Validate() error {
 	if err := c.ServerTimeouts.Validate(); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	u, err := url.Parse(c.Feed)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("run: --feed %q is not an http(s) URL", c.Feed)
+	if _, err := c.feeds(); err != nil {
+		return err
 	}
 	if err := records.CheckLayout(c.Layout); err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -115,28 +117,61 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Poller polls a feed and ingests its runs into the out bucket.
-type Poller struct {
-	cfg     Config
-	log     *slog.Logger
-	out     *store.Bucket
-	client  *feed.Client
-	proc    *process.Processor
-	origins map[string]bool
-	m       *metrics
-	srv     *httpx.Server // of --listen
-	notify  chan struct{}
-
-	mu   sync.Mutex
-	done map[string]bool // runs known to have a status record
+// feeds returns the feeds to follow, checked, with their default names.
+func (c *Config) feeds() ([]Feed, error) {
+	fs := c.Feeds
+	if len(fs) == 0 {
+		fs = []Feed{{URL: c.Feed}}
+	}
+	out, err := ResolveFeeds(fs)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	return out, nil
 }
 
-// New returns a Poller of cfg.Feed that writes to out, which the caller
-// opens and closes. It returns Validate's error.
+// Poller polls feeds and ingests their runs into the out bucket. Each feed
+// has its own poll state, validators, backoff and catch-up; their runs
+// share the workers, taken in turn across the feeds (dispatcher).
+type Poller struct {
+	cfg   Config
+	log   *slog.Logger
+	out   *store.Bucket
+	proc  *process.Processor
+	m     *metrics
+	srv   *httpx.Server // of --listen
+	feeds []*source
+	work  *dispatcher
+
+	pending sync.Mutex // held by the feed finishing pending metrics
+
+	mu   sync.Mutex
+	done map[string]bool // runs (store.FeedRunID) known to have a status record
+}
+
+// A source is one feed of a Poller.
+type source struct {
+	Feed
+	index   int      // in Config.Feeds; 0 is the primary feed
+	key     string   // qualifies the feed's keys: "" for the primary feed, else Name
+	earlier []string // the keys of the feeds listed before it
+	log     *slog.Logger
+	client  *feed.Client
+	origins map[string]bool
+	notify  chan struct{}
+}
+
+// New returns a Poller of cfg's feeds that writes to out, which the
+// caller opens and closes. It returns Validate's error.
 func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	feeds, err := cfg.feeds()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Feeds = feeds
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -152,27 +187,41 @@ func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
 	}
 	ing := &Poller{
 		cfg: cfg, log: log, out: out,
-		origins: map[string]bool{},
-		srv:     httpx.NewServer("ingester", log),
-		notify:  make(chan struct{}, 1),
-		done:    map[string]bool{},
+		srv:  httpx.NewServer("ingester", log),
+		work: &dispatcher{workers: cfg.Workers},
+		done: map[string]bool{},
 	}
 	ing.srv.Timeouts = cfg.ServerTimeouts
 	ing.m = newMetrics(ing.srv.Registry)
 	ing.srv.Route("POST /api/notify", ing.serveNotify)
-	if o, err := parseOrigin(cfg.Feed); err == nil {
-		ing.origins[o] = true
+	var keys []string
+	for i, f := range feeds {
+		s := &source{Feed: f, index: i, earlier: slices.Clone(keys), origins: map[string]bool{}, notify: make(chan struct{}, 1)}
+		if i > 0 {
+			s.key = f.Name
+		}
+		keys = append(keys, s.key)
+		s.log = log
+		if len(feeds) > 1 {
+			s.log = log.With("feed", f.Name)
+		}
+		if o, err := parseOrigin(f.URL); err == nil {
+			s.origins[o] = true
+		}
+		// --allow-origin applies to every feed; a subscription's
+		// allow_origins to its feed only.
+		for _, a := range append(slices.Clone(cfg.AllowOrigins), f.AllowOrigins...) {
+			o, _ := parseOrigin(a)
+			s.origins[o] = true
+		}
+		s.client = feed.NewClient(feed.ClientConfig{
+			UserAgent:     "wptfeed-ingester/" + Version,
+			Timeout:       cfg.Timeout,
+			MaxFeedBytes:  cfg.MaxFeedBytes,
+			CheckRedirect: s.checkRedirect,
+		})
+		ing.feeds = append(ing.feeds, s)
 	}
-	for _, a := range cfg.AllowOrigins {
-		o, _ := parseOrigin(a)
-		ing.origins[o] = true
-	}
-	ing.client = feed.NewClient(feed.ClientConfig{
-		UserAgent:     "wptfeed-ingester/" + Version,
-		Timeout:       cfg.Timeout,
-		MaxFeedBytes:  cfg.MaxFeedBytes,
-		CheckRedirect: ing.checkRedirect,
-	})
 	ing.proc = &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: log}
 	return ing, nil
 }
@@ -196,26 +245,29 @@ func parseOrigin(raw string) (string, error) {
 	return u.Scheme + "://" + host + ":" + port, nil
 }
 
-func (ing *Poller) allowed(raw string) error {
+// allowed returns errRefusedOrigin for a URL outside the feed's origins.
+func (s *source) allowed(raw string) error {
 	o, err := parseOrigin(raw)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errRefusedOrigin, err)
 	}
-	if !ing.origins[o] {
+	if !s.origins[o] {
 		return fmt.Errorf("%s: %w", o, errRefusedOrigin)
 	}
 	return nil
 }
 
-func (ing *Poller) checkRedirect(req *http.Request, via []*http.Request) error {
+func (s *source) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("stopped after 5 redirects")
 	}
-	return ing.allowed(req.URL.String())
+	return s.allowed(req.URL.String())
 }
 
 // Run polls until ctx ends, or once with Config.Once. With Once it returns
-// an error naming the runs it could not finish.
+// an error naming the runs it could not finish. Each feed is polled on its
+// own schedule: one that fails, stalls or asks for a long Retry-After
+// delays no other.
 func (ing *Poller) Run(ctx context.Context) error {
 	if ing.cfg.Listen != "" {
 		stop, err := ing.listen(ctx)
@@ -236,21 +288,35 @@ func (ing *Poller) Run(ctx context.Context) error {
 		_, err := ing.Poll(ctx)
 		return err
 	}
+	var wg sync.WaitGroup
+	for _, s := range ing.feeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ing.follow(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// follow polls one feed until ctx ends, with the feed's own backoff.
+func (ing *Poller) follow(ctx context.Context, s *source) {
 	failures := 0
 	for {
-		wait, err := ing.Poll(ctx)
+		wait, err := ing.pollFeed(ctx, s)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		switch {
 		case errors.Is(err, errRunsHeld):
 			failures = 0
 			wait = ing.capWait(max(wait, ing.cfg.Interval), "lease of a run another ingester holds")
-			ing.log.Info("poll left runs other ingesters hold", "err", err, "retry_in", wait.Round(time.Millisecond))
+			s.log.Info("poll left runs other ingesters hold", "err", err, "retry_in", wait.Round(time.Millisecond))
 		case err != nil:
 			failures++
-			wait = ing.capWait(max(wait, ing.backoff(failures)), "Retry-After of "+ing.cfg.Feed)
-			ing.log.Warn("poll incomplete", "err", err, "retry_in", wait.Round(time.Millisecond))
+			wait = ing.capWait(max(wait, ing.backoff(failures)), "Retry-After of "+s.URL)
+			s.log.Warn("poll incomplete", "err", err, "retry_in", wait.Round(time.Millisecond))
 		default:
 			failures = 0
 		}
@@ -259,9 +325,9 @@ func (ing *Poller) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return
 		case <-t.C:
-		case <-ing.notify:
+		case <-s.notify:
 			t.Stop()
 		}
 	}
@@ -275,55 +341,79 @@ func (ing *Poller) backoff(n int) time.Duration {
 	return time.Duration(d/2 + mrand.Float64()*d/2)
 }
 
-// Poll reads the subscription document, walks prev-archive back to the
-// newest archive it has fully processed (RFC 5005 §4.2), and ingests every
-// run without a status record, oldest first. It returns how long the server
-// asked it to wait before the next poll (max-age, Retry-After).
+// Poll polls every feed once, at the same time, and returns the longest
+// wait any server asked for and the feeds' errors, joined.
 func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
-	if err := ing.proc.FinishPending(ctx); err != nil && ctx.Err() == nil {
-		ing.log.Warn("pending metrics not finished", "err", err)
+	waits := make([]time.Duration, len(ing.feeds))
+	errs := make([]error, len(ing.feeds))
+	var wg sync.WaitGroup
+	for i, s := range ing.feeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waits[i], errs[i] = ing.pollFeed(ctx, s)
+		}()
+	}
+	wg.Wait()
+	return slices.Max(waits), errors.Join(errs...)
+}
+
+// pollFeed reads a feed's subscription document, walks prev-archive back
+// to the newest archive it has fully processed (RFC 5005 §4.2), and
+// ingests every run without a status record, oldest first. It returns how
+// long the server asked it to wait before the next poll (max-age,
+// Retry-After).
+func (ing *Poller) pollFeed(ctx context.Context, s *source) (time.Duration, error) {
+	// One feed at a time finishes the metrics other polls left pending;
+	// the others go on.
+	if ing.pending.TryLock() {
+		err := ing.proc.FinishPending(ctx)
+		ing.pending.Unlock()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("pending metrics not finished", "err", err)
+		}
 	}
 	var ps pollState
-	if _, err := ing.out.ReadJSON(ctx, store.PollStateKey(ing.cfg.Feed), &ps); err != nil {
+	if _, err := ing.out.ReadJSON(ctx, store.FeedPollStateKey(s.key, s.URL), &ps); err != nil {
 		return 0, err
 	}
-	res, err := ing.client.Fetch(ctx, ing.cfg.Feed, feed.Validators{ETag: ps.ETag, LastModified: ps.LastModified})
+	res, err := s.client.Fetch(ctx, s.URL, feed.Validators{ETag: ps.ETag, LastModified: ps.LastModified})
 	if err != nil {
 		ing.m.polls.WithLabelValues("error").Inc()
 		var te *feed.TemporaryError
 		if errors.As(err, &te) {
-			return te.RetryAfter, fmt.Errorf("run: read feed %s: %w", ing.cfg.Feed, err)
+			return te.RetryAfter, fmt.Errorf("run: read feed %s: %w", s.URL, err)
 		}
-		return 0, fmt.Errorf("run: read feed %s: %w", ing.cfg.Feed, err)
+		return 0, fmt.Errorf("run: read feed %s: %w", s.URL, err)
 	}
 	if res.NotModified {
 		ing.m.polls.WithLabelValues("304").Inc()
-		return ing.capWait(res.MaxAge, "Cache-Control max-age of "+ing.cfg.Feed), nil
+		return ing.capWait(res.MaxAge, "Cache-Control max-age of "+s.URL), nil
 	}
 	ing.m.polls.WithLabelValues("200").Inc()
 
 	// Catch-up: archives newest first until one already processed.
 	docs := []*feed.Feed{res.Feed}
-	urls := []string{ing.cfg.Feed}
+	urls := []string{s.URL}
 	prev := resolve(res.URL, res.Feed.Link("prev-archive"))
 	for prev != "" {
 		var as archiveState
-		if ok, err := ing.out.ReadJSON(ctx, store.ArchiveStateKey(prev), &as); err != nil {
+		if ok, err := ing.out.ReadJSON(ctx, store.FeedArchiveStateKey(s.key, prev), &as); err != nil {
 			return 0, err
 		} else if ok {
 			break
 		}
 		if ing.cfg.MaxArchives > 0 && len(docs)-1 >= ing.cfg.MaxArchives {
-			ing.log.Warn("catch-up capped by --max-archives: older history not read", "first_unread", prev, "max_archives", ing.cfg.MaxArchives)
-			if err := ing.out.WriteJSON(ctx, store.SkippedStateKey(prev), skippedState{Feed: ing.cfg.Feed, Archive: prev, Reason: fmt.Sprintf("--max-archives %d", ing.cfg.MaxArchives), Recorded: time.Now().UTC()}); err != nil {
+			s.log.Warn("catch-up capped by --max-archives: older history not read", "first_unread", prev, "max_archives", ing.cfg.MaxArchives)
+			if err := ing.out.WriteJSON(ctx, store.FeedSkippedStateKey(s.key, prev), skippedState{Feed: s.URL, Archive: prev, Reason: fmt.Sprintf("--max-archives %d", ing.cfg.MaxArchives), Recorded: time.Now().UTC()}); err != nil {
 				return 0, err
 			}
 			break
 		}
-		if err := ing.allowed(prev); err != nil {
+		if err := s.allowed(prev); err != nil {
 			return 0, fmt.Errorf("run: archive %s: %w", prev, err)
 		}
-		a, err := ing.client.Fetch(ctx, prev, feed.Validators{})
+		a, err := s.client.Fetch(ctx, prev, feed.Validators{})
 		if err != nil {
 			return 0, fmt.Errorf("run: read archive %s: %w", prev, err)
 		}
@@ -346,18 +436,18 @@ func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
 		entries := slices.Clone(f.Entries)
 		slices.Reverse(entries) // documents list the newest first
 		before := len(pass.failed) + len(pass.held)
-		ing.ingestAll(ctx, pass, base, entries)
+		ing.ingestAll(ctx, s, pass, base, entries)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
 		complete = complete && len(pass.failed)+len(pass.held) == before
 		if complete && i > 0 {
-			if err := ing.out.WriteJSON(ctx, store.ArchiveStateKey(urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
+			if err := ing.out.WriteJSON(ctx, store.FeedArchiveStateKey(s.key, urls[i]), archiveState{URL: urls[i], Entries: len(entries), Processed: time.Now().UTC()}); err != nil {
 				return 0, err
 			}
 		}
 	}
-	wait := ing.capWait(res.MaxAge, "Cache-Control max-age of "+ing.cfg.Feed)
+	wait := ing.capWait(res.MaxAge, "Cache-Control max-age of "+s.URL)
 	if len(pass.failed) > 0 {
 		return wait, fmt.Errorf("run: %d run(s) not finished: %s", len(pass.failed), strings.Join(pass.failed, ", "))
 	}
@@ -374,7 +464,7 @@ func (ing *Poller) Poll(ctx context.Context) (time.Duration, error) {
 	}
 	// Only a fully processed document's validators may make the next poll
 	// conditional.
-	if err := ing.out.WriteJSON(ctx, store.PollStateKey(ing.cfg.Feed), pollState{Feed: ing.cfg.Feed, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
+	if err := ing.out.WriteJSON(ctx, store.FeedPollStateKey(s.key, s.URL), pollState{Feed: s.URL, ETag: res.Validators.ETag, LastModified: res.Validators.LastModified, Saved: time.Now().UTC()}); err != nil {
 		return wait, err
 	}
 	return wait, nil
@@ -419,38 +509,17 @@ func (p *pass) hold(runID string, until time.Time) {
 	}
 }
 
-// ingestAll ingests entries with the configured workers, oldest first,
-// recording in p the runs it could not finish. A run listed again (in an
-// older document, or twice in one) is ingested once per pass.
-func (ing *Poller) ingestAll(ctx context.Context, p *pass, base *url.URL, entries []feed.Entry) {
-	work := make(chan process.Input)
+// ingestAll ingests the entries of a document of feed s, oldest first,
+// on the shared workers, and returns when all are done, recording in p the
+// runs it could not finish. A run listed again (in an older document, or
+// twice in one) is ingested once per pass.
+func (ing *Poller) ingestAll(ctx context.Context, s *source, p *pass, base *url.URL, entries []feed.Entry) {
 	var wg sync.WaitGroup
-	for range ing.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for in := range work {
-				err := ing.ingestRun(ctx, p, in)
-				var he *heldError
-				switch {
-				case err == nil:
-				case errors.As(err, &he):
-					ing.log.Info("run held by another ingester; retried when its lease expires", "run_id", in.RunID, "holder", he.holder, "until", he.until)
-					p.hold(in.RunID, he.until)
-				default:
-					if ctx.Err() == nil {
-						ing.log.Error("run not ingested", "run_id", in.RunID, "err", err)
-					}
-					p.fail(in.RunID)
-				}
-			}
-		}()
-	}
 	for i := range entries {
 		e := &entries[i]
-		in, err := ing.input(ctx, base, e)
+		in, err := ing.input(ctx, s, base, e)
 		if err != nil {
-			ing.log.Warn("feed entry skipped", "entry", e.ID, "err", err)
+			s.log.Warn("feed entry skipped", "entry", e.ID, "err", err)
 			continue
 		}
 		ing.mu.Lock()
@@ -460,12 +529,28 @@ func (ing *Poller) ingestAll(ctx context.Context, p *pass, base *url.URL, entrie
 			continue
 		}
 		p.dispatched[in.RunID] = true
-		select {
-		case work <- in:
-		case <-ctx.Done():
-		}
+		wg.Add(1)
+		ing.work.submit(s.index, func() {
+			defer wg.Done()
+			if ctx.Err() != nil {
+				p.fail(in.RunID)
+				return
+			}
+			err := ing.ingestRun(ctx, p, in)
+			var he *heldError
+			switch {
+			case err == nil:
+			case errors.As(err, &he):
+				s.log.Info("run held by another ingester; retried when its lease expires", "run_id", in.RunID, "holder", he.holder, "until", he.until)
+				p.hold(in.RunID, he.until)
+			default:
+				if ctx.Err() == nil {
+					s.log.Error("run not ingested", "run_id", in.RunID, "err", err)
+				}
+				p.fail(in.RunID)
+			}
+		})
 	}
-	close(work)
 	wg.Wait()
 }
 
@@ -618,7 +703,7 @@ func (ing *Poller) permanent(ctx context.Context, p *pass, in process.Input, err
 	default:
 		return nil, false, nil
 	}
-	st = &records.Status{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product,
+	st = &records.Status{RunID: in.RunID, Feed: in.Feed, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product,
 		State: records.StateInvalid, Code: code, Error: reason}
 	out, err := ing.proc.Record(ctx, st, in.BeforeStatus)
 	if err != nil {
@@ -650,20 +735,25 @@ var errEnclosureTooLarge = errors.New("enclosure larger than --max-enclosure-byt
 
 // input turns a feed entry into a run to ingest: its shards are its
 // enclosures, fetched with the ingester's client from allowed origins only.
-func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (process.Input, error) {
+func (ing *Poller) input(ctx context.Context, s *source, base *url.URL, e *feed.Entry) (process.Input, error) {
 	if e.Run == nil || !store.ValidRunID(e.Run.ID) {
 		return process.Input{}, errors.New("entry has no wpt:run element with a valid run id")
 	}
 	r := e.Run
 	in := process.Input{
-		RunID:     r.ID,
+		// A run is its feed's: another feed reusing its id on purpose
+		// reaches none of its keys.
+		RunID:     store.FeedRunID(s.key, r.ID),
+		Feed:      s.Name,
+		FeedKey:   s.key,
+		Earlier:   s.earlier,
 		FeedEntry: e.ID,
 		Uploaded:  r.Uploaded,
 		Overrides: report.Metadata{
 			Product: r.Product, BrowserVersion: r.BrowserVersion, OS: r.OS,
 			OSVersion: r.OSVersion, Revision: r.Revision, BrowserChannel: r.Channel,
 		},
-		Labels: r.Labels,
+		Labels: appendNew(slices.Clone(r.Labels), s.Labels),
 	}
 	if in.Uploaded.IsZero() {
 		in.Uploaded = e.Updated
@@ -704,10 +794,10 @@ func (ing *Poller) input(ctx context.Context, base *url.URL, e *feed.Entry) (pro
 		}
 		in.Raw = append(in.Raw, rs)
 		in.Shards = append(in.Shards, report.Shard{Name: rs.Name, Open: func() (io.ReadCloser, error) {
-			if err := ing.allowed(u); err != nil {
+			if err := s.allowed(u); err != nil {
 				return nil, fmt.Errorf("enclosure %s: %w", u, err)
 			}
-			resp, err := ing.client.Get(ctx, u)
+			resp, err := s.client.Get(ctx, u)
 			if err != nil {
 				return nil, err
 			}
@@ -804,4 +894,14 @@ func resolve(base *url.URL, href string) string {
 		return href
 	}
 	return u.String()
+}
+
+// appendNew appends to labels those of more it does not hold yet.
+func appendNew(labels, more []string) []string {
+	for _, l := range more {
+		if !slices.Contains(labels, l) {
+			labels = append(labels, l)
+		}
+	}
+	return labels
 }

@@ -75,6 +75,9 @@ func newRec(st *records.Status, tr *records.TestRun, base string) *rec {
 	if st.Code != "" {
 		e.Categories = append(e.Categories, feed.Category{Term: st.Code, Scheme: SchemeCode})
 	}
+	if st.Feed != "" {
+		e.Categories = append(e.Categories, feed.Category{Term: st.Feed, Scheme: SchemeFeed})
+	}
 	if product != "" {
 		e.Categories = append(e.Categories, feed.Category{Term: product, Scheme: feed.SchemeProduct})
 	}

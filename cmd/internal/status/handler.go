@@ -26,28 +26,30 @@ import (
 // EMPTY runs, so far) is in a ?label= view only through its product name,
 // which wpt.fyi's labels always include. A runner that filters by its own
 // label therefore sees its accepted runs only; it finds its rejected ones
-// in the view of its product (or the unfiltered feed).
+// in the view of its product (or the unfiltered feed). A ?feed= view
+// holds the runs whose record names that feed (records written before the
+// ingester followed several feeds name none).
 type filter struct {
-	product, label []string
+	product, label, feed []string
 }
 
-var filterKeys = []string{"product", "label"}
+var filterKeys = []string{"product", "label", "feed"}
 
-// parseFilter reads ?product= and ?label= (repeated or
+// parseFilter reads ?product=, ?label= and ?feed= (repeated or
 // comma-separated). It returns an error naming any other parameter.
 func parseFilter(q url.Values) (filter, error) {
 	for k := range q {
 		if !slices.Contains(filterKeys, k) {
-			return filter{}, fmt.Errorf("unknown query parameter %q (want product or label)", k)
+			return filter{}, fmt.Errorf("unknown query parameter %q (want product, label or feed)", k)
 		}
 	}
-	return filter{product: httpx.List(q["product"]), label: httpx.List(q["label"])}, nil
+	return filter{product: httpx.List(q["product"]), label: httpx.List(q["label"]), feed: httpx.List(q["feed"])}, nil
 }
 
 // query is the filter's canonical query string ("" or "?…"), so that every
 // spelling of a filter shares one document, id and self link.
 func (f filter) query() string {
-	if len(f.product)+len(f.label) == 0 {
+	if len(f.product)+len(f.label)+len(f.feed) == 0 {
 		return ""
 	}
 	v := url.Values{}
@@ -56,6 +58,9 @@ func (f filter) query() string {
 	}
 	for _, l := range f.label {
 		v.Add("label", l)
+	}
+	for _, fd := range f.feed {
+		v.Add("feed", fd)
 	}
 	return "?" + v.Encode()
 }
@@ -72,7 +77,11 @@ func (f filter) match(r *rec) bool {
 		}
 		return false
 	}
-	return anyOf(f.product, r.Products) && anyOf(f.label, r.Labels)
+	var feeds []string
+	if r.Status != nil && r.Status.Feed != "" {
+		feeds = []string{r.Status.Feed}
+	}
+	return anyOf(f.product, r.Products) && anyOf(f.label, r.Labels) && anyOf(f.feed, feeds)
 }
 
 // routes mounts the status server's own routes (the skeleton has /healthz
@@ -173,7 +182,7 @@ func (s *Server) render(order []*rec, f filter) (*feed.Document, error) {
 // strong ETag over its bytes and its ingested_at as Last-Modified.
 func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !store.ValidRunID(id) {
+	if !store.ValidFeedRunID(id) {
 		http.Error(w, "not a run id", http.StatusNotFound)
 		return
 	}

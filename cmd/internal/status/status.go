@@ -26,6 +26,9 @@ const (
 	// SchemeState is the atom:category scheme whose terms are the states
 	// of status records (VALID, INVALID, EMPTY, DUPLICATE, …).
 	SchemeState = "tag:wptfeed.org,2026:state"
+	// SchemeFeed is the scheme whose term is the name of the feed the run
+	// came from (?feed= selects by it).
+	SchemeFeed = "tag:wptfeed.org,2026:feed"
 	// SchemeCode is the scheme whose terms are the machine-readable
 	// reasons (records.Status.Code) of runs that were not accepted as they
 	// are.

@@ -328,7 +328,7 @@
     const valid = x.state === 'VALID';
     const m = x.metrics;
     const rev = run.full_revision_hash || '';
-    const row = el('tr', { 'data-run-id': x.run_id, 'data-state': x.state, 'data-href': valid ? runHref(x.run_id, '/') : null },
+    const row = el('tr', { 'data-run-id': x.run_id, 'data-feed': x.feed || null, 'data-state': x.state, 'data-href': valid ? runHref(x.run_id, '/') : null },
       el('td', { class: 'product' }, valid
         ? el('a', { href: runHref(x.run_id, '/'), 'data-nav': true, text: run.browser_name || '?' })
         : (run.browser_name || '?')),
@@ -339,7 +339,8 @@
         : rev.slice(0, 10)),
       el('td', { text: runTime(run) }),
       el('td', { class: 'labels' }, x.labels.map(l => el('span', { class: 'label', text: l }))),
-      el('td', {}, el('span', { class: 'state state-' + x.state, title: [x.code, x.error].filter(Boolean).join(': '), text: x.state })));
+      el('td', {}, el('span', { class: 'state state-' + x.state, title: [x.code, x.error].filter(Boolean).join(': '), text: x.state }),
+        ...(x.feed ? [' ', el('span', { class: 'feed', title: 'the feed this run came from', text: x.feed })] : [])));
     if (m) {
       row.append(el('td', {
         class: 'numbers ' + (m.subtests ? passRateClass(m.subtests_passed, m.subtests) : 'top'),
