@@ -35,6 +35,12 @@ type Processor struct {
 	TempDir        string // where the spools (per-test files, merged report) live; "" = os.TempDir
 	Log            *slog.Logger
 	Now            func() time.Time
+	// BeforeValid, if not nil, is called for a run about to be recorded
+	// VALID, after its outputs and before its status record (and
+	// Input.BeforeStatus); an error stops the ingest, which may be tried
+	// again. nil: changes.Recorder with the default flaky rule writes the
+	// run's diff (docs/diffs.md).
+	BeforeValid func(ctx context.Context, st *records.Status, tr *records.TestRun, sum *report.Summary) error
 }
 
 // Input is one run to process.
@@ -84,6 +90,8 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	}
 	defer merged.Close()
 	opts.Result = merged.Add
+	var ki intermittent // each test's known_intermittent statuses
+	opts.Test = ki.wrap(opts.Test)
 	res, err := report.Process(ctx, in.Shards, opts)
 	st := &records.Status{RunID: in.RunID, Feed: in.Feed, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product}
 	var rerr *report.Error
@@ -201,6 +209,9 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	if err := p.writeRunMetrics(ctx, in.RunID, res, &tr); err != nil {
 		return nil, err
 	}
+	if err := ki.write(ctx, p.Out, in.RunID); err != nil {
+		return nil, err
+	}
 	st.State = records.StateValid
 	st.Product, st.Labels = res.Meta.Product, res.Labels
 	st.Warnings = append(res.Warnings, st.Warnings...)
@@ -209,6 +220,9 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	st.Revision = sha
 	st.ResultsURL = tr.ResultsURL
 	st.Tests, st.Subtests = res.Tests, res.Subtests
+	if err := p.beforeValid(ctx, st, &tr, res.Summary); err != nil {
+		return nil, err
+	}
 	out, err := p.finish(ctx, st, start, in.BeforeStatus)
 	if err != nil || out.RunID != in.RunID || out.State != records.StateValid {
 		return out, err
