@@ -3,8 +3,10 @@ package process
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -14,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/flate"
 
 	"github.com/wptfeed/wptfeed/report"
 )
@@ -23,32 +25,35 @@ import (
 // stores it for raw_results_url (results-processor/wptreport.py,
 // serialize_gzip): {"results": every shard's results in shard order,
 // "run_info": the merged run_info, "time_start": the minimum, "time_end":
-// the maximum}. It is spooled while the shards are read, never held whole:
-// each shard's results, as report.Options.Result passes them, fill blocks
-// of about mergedBlockSize bytes, which mergedWorkers goroutines compress,
-// each block to a gzip member of its own, into a temp file in whatever
-// order they finish. Once the run is known to be valid, the members are
-// read back in shard and block order between a member holding the opening
-// `{"results":[` and one holding the rest of the object: concatenated gzip
-// members are one gzip stream (RFC 1952, 2.2), which Go's, Python's and
-// browsers' readers, and GCS's decompressive transcoding, read whole.
+// the maximum}, gzip. It is spooled while the shards are read, never held
+// whole: each shard's results, as report.Options.Result passes them, fill
+// blocks of about mergedBlockSize bytes, which GOMAXPROCS goroutines
+// compress, as pigz does, each to raw deflate ended by a sync flush
+// (byte-aligned, not final), into a temp file in whatever order they
+// finish, noting the CRC-32 of its bytes. Once the run is known to be
+// valid, they are read back in shard and block order after a gzip header
+// and `{"results":[`, and followed by the rest of the object in a final
+// deflate block and the gzip trailer, whose CRC-32 combines the blocks'.
+// That is one gzip member (RFC 1952), which every reader reads whole
+// (browsers and some HTTP clients read only the first of several members).
 
 const (
-	// mergedBlockSize is the uncompressed size of one gzip member. Deflate
-	// looks back 32 KiB, so a new member every 512 KiB costs little ratio.
+	// mergedBlockSize is the uncompressed size of one block. Deflate looks
+	// back 32 KiB, so starting afresh every 512 KiB costs little ratio.
 	mergedBlockSize = 512 << 10
-	// mergedLevel is the compression level (klauspost/compress's gzip,
-	// about 3.5 times as fast as compress/gzip at level 6 and 1.1 times
-	// the size on wptreport JSON; bench/process.sh measures both).
-	mergedLevel = 2
+	// mergedLevel is the compression level of klauspost/compress's flate:
+	// about 6 times as fast as compress/flate at level 6, for 1.15 times
+	// the size on wptreport JSON (bench/process.sh measures the ratio).
+	mergedLevel = 1
 )
 
 // mergedReport spools the merged report of one run. Add is called from the
 // shards' goroutines; the rest from the caller's.
 type mergedReport struct {
 	f       *os.File
-	shards  []mergedShard // shard i is touched by its own goroutine only, until flush
+	shards  []mergedShard // shard i is touched by its own goroutine only, until finish
 	jobs    chan mergedJob
+	free    chan []byte // blocks to reuse: a few, reused, rather than garbage
 	workers sync.WaitGroup
 	closed  bool
 
@@ -69,13 +74,13 @@ type mergedJob struct {
 	buf        []byte
 }
 
-// mergedBlock is a gzip member in the spool file.
+// mergedBlock is a block's deflate data in the spool file.
 type mergedBlock struct {
 	shard, seq int
 	off, n     int64
+	crc        uint32 // of the uncompressed bytes
+	size       int64  // uncompressed
 }
-
-var mergedBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // newMergedReport starts the spool of a run of n shards in a temp file in
 // dir ("" = os.TempDir).
@@ -86,7 +91,7 @@ func newMergedReport(dir string, n int) (*mergedReport, error) {
 	}
 	os.Remove(f.Name()) // gone when closed, even after a crash
 	w := runtime.GOMAXPROCS(0)
-	m := &mergedReport{f: f, shards: make([]mergedShard, n), jobs: make(chan mergedJob, w)}
+	m := &mergedReport{f: f, shards: make([]mergedShard, n), jobs: make(chan mergedJob, w), free: make(chan []byte, n+2*w+1)}
 	for range w {
 		m.workers.Add(1)
 		go m.work()
@@ -98,7 +103,11 @@ func newMergedReport(dir string, n int) (*mergedReport, error) {
 func (m *mergedReport) Add(shard int, raw []byte) error {
 	s := &m.shards[shard]
 	if s.buf == nil {
-		s.buf = (*mergedBufs.Get().(*[]byte))[:0]
+		select {
+		case s.buf = <-m.free:
+		default:
+			s.buf = make([]byte, 0, mergedBlockSize+mergedBlockSize/8)
+		}
 	}
 	if s.n > 0 {
 		s.buf = append(s.buf, ',')
@@ -132,15 +141,18 @@ func (m *mergedReport) failed() error {
 // work compresses blocks into the spool file.
 func (m *mergedReport) work() {
 	defer m.workers.Done()
-	zw, _ := gzip.NewWriterLevel(nil, mergedLevel)
+	fw, _ := flate.NewWriter(nil, mergedLevel)
 	var out bytes.Buffer
 	for j := range m.jobs {
 		out.Reset()
-		zw.Reset(&out)
-		zw.Write(j.buf) // a bytes.Buffer does not fail
-		zw.Close()
-		buf := j.buf[:0]
-		mergedBufs.Put(&buf)
+		fw.Reset(&out)
+		fw.Write(j.buf) // a bytes.Buffer does not fail
+		fw.Flush()
+		crc, size := crc32.ChecksumIEEE(j.buf), int64(len(j.buf))
+		select {
+		case m.free <- j.buf[:0]:
+		default:
+		}
 
 		m.mu.Lock()
 		if m.err != nil {
@@ -155,7 +167,7 @@ func (m *mergedReport) work() {
 		if err != nil && m.err == nil {
 			m.err = fmt.Errorf("process: merged report spool: %w", err)
 		}
-		m.blocks = append(m.blocks, mergedBlock{shard: j.shard, seq: j.seq, off: off, n: int64(out.Len())})
+		m.blocks = append(m.blocks, mergedBlock{shard: j.shard, seq: j.seq, off: off, n: int64(out.Len()), crc: crc, size: size})
 		m.mu.Unlock()
 	}
 }
@@ -194,17 +206,27 @@ func (m *mergedReport) Close() error {
 	return m.f.Close()
 }
 
-// reader returns the merged report of res, gzip, after finish: a member for
-// the head, the shards' members in order (a member holding "," between two
-// shards that have results) and a member for the tail. Each call reads it
-// from the start.
+// reader returns the merged report of res, gzip, after finish: the gzip
+// header and `{"results":[`, the shards' blocks in order (with "," between
+// two shards that have results), the rest of the object in the final
+// deflate block, and the gzip trailer. Each call reads it from the start.
 func (m *mergedReport) reader(res *report.Result) (io.Reader, error) {
 	tail, err := mergedTail(res)
 	if err != nil {
 		return nil, err
 	}
-	rs := []io.Reader{bytes.NewReader(gzipMember([]byte(`{"results":[`)))}
-	comma := gzipMember([]byte(","))
+	var crc uint32
+	var size int64
+	add := func(c uint32, n int64) {
+		crc = crc32Combine(crc, c, n)
+		size += n
+	}
+	head := []byte(`{"results":[`)
+	add(crc32.ChecksumIEEE(head), int64(len(head)))
+	// RFC 1952, 2.3: ID1 ID2 CM=8 (deflate) FLG=0 MTIME=0 XFL=0 OS=255.
+	rs := []io.Reader{bytes.NewReader(append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}, deflateBlock(head, false)...))}
+	comma := deflateBlock([]byte(","), false)
+	commaCRC := crc32.ChecksumIEEE([]byte(","))
 	seen := false
 	last := -1
 	for _, b := range m.blocks {
@@ -212,22 +234,66 @@ func (m *mergedReport) reader(res *report.Result) (io.Reader, error) {
 			last = b.shard
 			if seen {
 				rs = append(rs, bytes.NewReader(comma))
+				add(commaCRC, 1)
 			}
 			seen = true
 		}
 		rs = append(rs, io.NewSectionReader(m.f, b.off, b.n))
+		add(b.crc, b.size)
 	}
-	rs = append(rs, bytes.NewReader(gzipMember(tail)))
+	add(crc32.ChecksumIEEE(tail), int64(len(tail)))
+	end := deflateBlock(tail, true)
+	end = binary.LittleEndian.AppendUint32(end, crc)
+	end = binary.LittleEndian.AppendUint32(end, uint32(size)) // ISIZE: the size modulo 2^32
+	rs = append(rs, bytes.NewReader(end))
 	return io.MultiReader(rs...), nil
 }
 
-// gzipMember compresses p into a gzip member of its own.
-func gzipMember(p []byte) []byte {
+// deflateBlock compresses p to raw deflate: ended by a sync flush (not
+// final), or final.
+func deflateBlock(p []byte, final bool) []byte {
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, mergedLevel)
-	zw.Write(p)
-	zw.Close()
+	fw, _ := flate.NewWriter(&buf, mergedLevel)
+	fw.Write(p)
+	if final {
+		fw.Close()
+	} else {
+		fw.Flush()
+	}
 	return buf.Bytes()
+}
+
+// crc32Combine returns the CRC-32 (IEEE) of a+b from crc1 of a, crc2 of b
+// and len(b) (the method of zlib's crc32_combine): crc1 shifted over
+// len2 zero bytes, that is multiplied by x^(8*len2) modulo the CRC
+// polynomial, plus crc2.
+func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
+	p := uint32(1) << 31   // x^0, in hash/crc32's reflected bit order
+	x2k := uint32(1) << 30 // x^1, then x^2, x^4, …
+	for n := uint64(len2) << 3; n != 0; n >>= 1 {
+		if n&1 != 0 {
+			p = gf2Mul(x2k, p)
+		}
+		x2k = gf2Mul(x2k, x2k)
+	}
+	return gf2Mul(p, crc1) ^ crc2
+}
+
+// gf2Mul multiplies two polynomials modulo the CRC-32 polynomial, both in
+// reflected bit order (bit 31 is x^0).
+func gf2Mul(a, b uint32) uint32 {
+	var p uint32
+	for m := uint32(1) << 31; m != 0; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ crc32.IEEE
+		} else {
+			b >>= 1
+		}
+	}
+	return p
 }
 
 // mergedTail is the end of the merged report, after the results:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"hash/crc32"
 	"io"
 	"math"
 	"reflect"
@@ -66,9 +67,9 @@ func shardResults(t *testing.T, docs ...[]byte) []string {
 	return out
 }
 
-// readMerged reads the merged report at key as stored, checks it is gzip
-// JSON with Content-Encoding gzip where the bucket keeps metadata, and
-// decodes it.
+// readMerged reads the merged report at key as stored, checks it is one
+// gzip member of JSON with Content-Encoding gzip where the bucket keeps
+// metadata, and decodes it.
 func readMerged(t *testing.T, b *store.Bucket, key string) (mergedDoc, []byte) {
 	t.Helper()
 	ctx := t.Context()
@@ -81,13 +82,19 @@ func readMerged(t *testing.T, b *store.Bucket, key string) (mergedDoc, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(stored))
+	// One gzip member: browsers read no further than the first.
+	br := bytes.NewReader(stored)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
 		t.Fatalf("merged report %s is not gzip: %v", key, err)
 	}
-	plain, err := io.ReadAll(zr)
+	zr.Multistream(false)
+	plain, err := io.ReadAll(zr) // checks the CRC-32 and the size
 	if err != nil {
 		t.Fatalf("merged report %s: %v", key, err)
+	}
+	if br.Len() != 0 {
+		t.Errorf("merged report %s: %d bytes after the first gzip member, want one member", key, br.Len())
 	}
 	var doc mergedDoc
 	dec := json.NewDecoder(bytes.NewReader(plain))
@@ -383,5 +390,18 @@ func TestMergedReport_Errors(t *testing.T) {
 	}
 	if err := m.send(0); err == nil {
 		t.Error("send after a failure: got nil, want the error")
+	}
+}
+
+// TestCRC32Combine: the CRC of a concatenation from the CRCs of its parts,
+// as the merged report's gzip trailer gets it.
+func TestCRC32Combine(t *testing.T) {
+	data := bytes.Repeat([]byte("wpt results \x00\xff"), 5000)
+	for _, cut := range []int{0, 1, 7, 8, 1000, 65536, len(data) - 1, len(data)} {
+		a, b := data[:cut], data[cut:]
+		got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b)))
+		if want := crc32.ChecksumIEEE(data); got != want {
+			t.Errorf("cut at %d: got %08x, want %08x", cut, got, want)
+		}
 	}
 }
