@@ -54,7 +54,7 @@ func reportOf(i int, tests map[string]result) []byte {
 		fmt.Fprintf(&b, `{"test":%q,"status":%q,"subtests":[],"known_intermittent":%s}`, p, tests[p].status, ki)
 	}
 	start := t0.Add(time.Duration(i) * 24 * time.Hour).UnixMilli()
-	fmt.Fprintf(&b, `],"run_info":{"product":"chrome","browser_version":"132.0","os":"linux","browser_channel":"dev","revision":"%040x"},"time_start":%d,"time_end":%d}`, i+1, start, start+1000)
+	fmt.Fprintf(&b, `],"run_info":{"product":"chrome","browser_version":"132.0","os":"linux","browser_channel":"experimental","revision":"%040x"},"time_start":%d,"time_end":%d}`, i+1, start, start+1000)
 	return []byte(b.String())
 }
 

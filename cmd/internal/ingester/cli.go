@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/diff"
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/cmd/internal/poll"
 	"github.com/wptfeed/wptfeed/cmd/internal/records"
@@ -150,9 +151,16 @@ the state, tests, subtests and time.`,
 	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
 	f.StringVar(&cfg.RunID, "run-id", "", "run id to record (default: a new one)")
+	addFlakyFlags(f, &cfg.FlakyChanges, &cfg.FlakyRuns)
 	addMetadataFlags(f, &cfg.Overrides)
 	addLimitFlags(f, &cfg.Limits)
 	return cmd
+}
+
+// addFlakyFlags adds the flaky rule's flags (docs/diffs.md).
+func addFlakyFlags(f *pflag.FlagSet, k, n *int) {
+	f.IntVar(k, "flaky-changes", diff.DefaultFlakyChanges, "a test whose result changed in at least this many of the last --flaky-runs runs of its series is flaky in diffs")
+	f.IntVar(n, "flaky-runs", diff.DefaultWindow, "runs of a series the flaky rule looks at")
 }
 
 func addMetadataFlags(f *pflag.FlagSet, m *report.Metadata) {

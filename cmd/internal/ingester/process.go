@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/changes"
 	"github.com/wptfeed/wptfeed/cmd/internal/process"
 	"github.com/wptfeed/wptfeed/cmd/internal/records"
 	"github.com/wptfeed/wptfeed/report"
@@ -30,6 +31,9 @@ type ProcessConfig struct {
 	Limits         report.Limits
 	ResultsBaseURL string
 	RunID          string // default: a new run id
+	// FlakyChanges (K) and FlakyRuns (N): the flaky rule of the run's
+	// diff (docs/diffs.md); 0 is the default.
+	FlakyChanges, FlakyRuns int
 }
 
 // DefaultProcessConfig returns the defaults of `ingester process`.
@@ -93,6 +97,7 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 	}
 	stop := showProgress(progress, &read, total)
 	p := &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: slog.New(slog.DiscardHandler)}
+	p.BeforeValid = (&changes.Recorder{Out: out, FlakyChanges: cfg.FlakyChanges, FlakyRuns: cfg.FlakyRuns}).BeforeValid
 	st, err := p.Ingest(ctx, in)
 	stop()
 	return st, time.Since(start), err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/changes"
 	"github.com/wptfeed/wptfeed/cmd/internal/dashboard"
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/cmd/internal/status"
@@ -26,6 +27,9 @@ It serves, from the out bucket's status records:
                               warnings; ?product= and ?label= select a runner's
                               runs (repeat a key or separate values with commas)
   GET /api/status/<run id>    the run's status record (JSON)
+  GET /changes.atom           one entry per run that changed anything against
+                              the previous run of its series; ?product=<spec>,
+                              ?min-regressions=N (docs/api.md)
   GET /healthz, GET /metrics  liveness; Prometheus metrics
 
 Documents have strong ETags and Last-Modified (conditional requests get 304),
@@ -50,6 +54,7 @@ are gzip-compressed when accepted and may be cached for --scan-interval.`,
 			}
 			defer s.Close()
 			dashboard.New(dashboard.Config{Out: b, Index: s, ScanInterval: cfg.ScanInterval, Log: log}).Mount(s.Route)
+			changes.NewFeed(changes.FeedConfig{Out: b, Index: s, BaseURL: s.URL(), CacheControl: s.CacheControl()}).Mount(s.Route)
 			return s.Run(cmd.Context())
 		},
 	}
