@@ -40,7 +40,7 @@ const DefaultOut = "wpt-data/out"
 func newRunCmd(stderr io.Writer) *cobra.Command {
 	cfg := poll.DefaultConfig()
 	out := DefaultOut
-	var tokenFile, subs string
+	var tokenFile, subs, rawOut string
 	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -77,11 +77,22 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 			if cfg.Listen != "" && cfg.NotifyToken == "" {
 				return fmt.Errorf("run: --listen needs --notify-token-file (POST /api/notify is authenticated)")
 			}
+			if rawOut == "" && cfg.RawResultsBaseURL != "" {
+				return errors.New("run: --raw-results-base-url needs --raw-results-out")
+			}
 			b, err := store.Open(cmd.Context(), out)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
+			if rawOut != "" {
+				rb, err := store.Open(cmd.Context(), rawOut)
+				if err != nil {
+					return err
+				}
+				defer rb.Close()
+				cfg.RawResults = rb
+			}
 			p, err := poll.New(cfg, b, httpx.NewLogger(stderr))
 			if err != nil {
 				return err
@@ -96,6 +107,7 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.Once, "once", false, "ingest what the feed lists now, then exit (non-zero if a run could not be finished)")
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between polls")
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
+	addRawResultsFlags(f, &rawOut, &cfg.RawResultsBaseURL)
 	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
 	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "attempts per run (transient errors) before a poll gives up on it")
@@ -150,6 +162,7 @@ the state, tests, subtests and time.`,
 	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
 	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
+	addRawResultsFlags(f, &cfg.RawResultsOut, &cfg.RawResultsBaseURL)
 	f.StringVar(&cfg.RunID, "run-id", "", "run id to record (default: a new one)")
 	addFlakyFlags(f, &cfg.FlakyChanges, &cfg.FlakyRuns)
 	addMetadataFlags(f, &cfg.Overrides)
@@ -170,6 +183,11 @@ func addMetadataFlags(f *pflag.FlagSet, m *report.Metadata) {
 	f.StringVar(&m.OSVersion, "os-version", "", "OS version, overriding run_info")
 	f.StringVar(&m.Revision, "revision", "", "full 40-hex wpt revision, overriding run_info")
 	f.StringVar(&m.BrowserChannel, "browser-channel", "", "browser channel, overriding run_info")
+}
+
+func addRawResultsFlags(f *pflag.FlagSet, out, base *string) {
+	f.StringVar(out, "raw-results-out", "", "bucket URL or directory for the merged reports that raw_results_url names, <sha>/<product id>/report.json (wpt.fyi's raw_results_bucket; default: the out bucket)")
+	f.StringVar(base, "raw-results-base-url", "", "absolute URL under which the --raw-results-out bucket's objects are served (default: its URL)")
 }
 
 func addLimitFlags(f *pflag.FlagSet, l *report.Limits) {

@@ -34,6 +34,9 @@ type ProcessConfig struct {
 	// FlakyChanges (K) and FlakyRuns (N): the flaky rule of the run's
 	// diff (docs/diffs.md); 0 is the default.
 	FlakyChanges, FlakyRuns int
+
+	RawResultsOut     string // bucket of the merged reports; "": the out bucket
+	RawResultsBaseURL string // default: the RawResultsOut bucket's URL
 }
 
 // DefaultProcessConfig returns the defaults of `ingester process`.
@@ -51,6 +54,9 @@ func (c *ProcessConfig) Validate() error {
 	}
 	if err := records.CheckLayout(c.Layout); err != nil {
 		return fmt.Errorf("process: %w", err)
+	}
+	if c.RawResultsOut == "" && c.RawResultsBaseURL != "" {
+		return errors.New("process: --raw-results-base-url needs --raw-results-out")
 	}
 	if c.RunID != "" && !store.ValidRunID(c.RunID) {
 		return fmt.Errorf("process: --run-id %q is not a run id (like 20261127T211222.123456Z-ab12)", c.RunID)
@@ -95,9 +101,21 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 			return &countingFile{File: fh, n: &read}, nil
 		}})
 	}
-	stop := showProgress(progress, &read, total)
 	p := &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: slog.New(slog.DiscardHandler)}
 	p.BeforeValid = (&changes.Recorder{Out: out, FlakyChanges: cfg.FlakyChanges, FlakyRuns: cfg.FlakyRuns}).BeforeValid
+	if cfg.RawResultsOut != "" {
+		raw, err := store.Open(ctx, cfg.RawResultsOut)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer raw.Close()
+		rawBase := cfg.RawResultsBaseURL
+		if rawBase == "" {
+			rawBase = process.ResultsBase(raw.URL())
+		}
+		p.RawResults, p.RawResultsBase = raw, strings.TrimRight(rawBase, "/")
+	}
+	stop := showProgress(progress, &read, total)
 	st, err := p.Ingest(ctx, in)
 	stop()
 	return st, time.Since(start), err

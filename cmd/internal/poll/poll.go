@@ -59,6 +59,12 @@ type Config struct {
 	Listen         string         // serve /api/notify and /metrics here; "" = off
 	NotifyToken    string         // bearer token for /api/notify (from --notify-token-file)
 	ServerTimeouts httpx.Timeouts // of the --listen server
+
+	// RawResults, if not nil, is the bucket of the merged reports that
+	// raw_results_url names (--raw-results-out), which the caller opens
+	// and closes; nil: the out bucket.
+	RawResults        *store.Bucket
+	RawResultsBaseURL string // default: the RawResults bucket's URL
 }
 
 // DefaultConfig returns the defaults of `ingester run`.
@@ -223,6 +229,13 @@ func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
 		ing.feeds = append(ing.feeds, s)
 	}
 	ing.proc = &process.Processor{Out: out, ResultsBase: strings.TrimRight(base, "/"), PerTest: cfg.PerTest, Layout: cfg.Layout, Limits: cfg.Limits, Log: log}
+	if cfg.RawResults != nil {
+		rawBase := cfg.RawResultsBaseURL
+		if rawBase == "" {
+			rawBase = process.ResultsBase(cfg.RawResults.URL())
+		}
+		ing.proc.RawResults, ing.proc.RawResultsBase = cfg.RawResults, strings.TrimRight(rawBase, "/")
+	}
 	return ing, nil
 }
 
