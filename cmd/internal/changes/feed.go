@@ -291,7 +291,7 @@ func (f *Feed) entry(r *records.Run, dg *diffDigest) feed.Entry {
 		Updated: dg.modTime.UTC(),
 		Summary: summary(dg),
 		Links: []feed.Link{
-			{Rel: "alternate", Href: f.cfg.BaseURL + "/diff" + q, Type: "text/html", Title: "diff page"},
+			{Rel: "alternate", Href: f.cfg.BaseURL + "/" + q, Type: "text/html", Title: "diff page"},
 			{Rel: "alternate", Href: f.cfg.BaseURL + "/api/diff" + q, Type: "application/json", Title: "diff"},
 		},
 	}

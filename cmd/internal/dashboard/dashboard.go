@@ -33,6 +33,7 @@ import (
 //	GET /api/list                  the page's run list: every run, newest first
 //	GET /api/tree?run=&path=       one level of a run's results tree, or a test's subtests
 //	GET /api/aligned?sha=&label=&path=   the same for aligned runs, with interop
+//	GET /api/diff?before=&after=   what changed between two runs (diff.go, docs/diffs.md)
 //	GET /charts/passrate.svg, /charts/interop.svg   (charts.go)
 //
 // Runs come from the status server's index (status records and TestRuns).
@@ -173,6 +174,7 @@ func (d *Dashboard) Mount(route func(pattern string, h http.HandlerFunc)) {
 	route("GET /api/list", d.serveList)
 	route("GET /api/tree", d.serveTree)
 	route("GET /api/aligned", d.serveAligned)
+	route("GET /api/diff", permissive(d.serveDiff))
 	route("GET /charts/passrate.svg", d.servePassRate)
 	route("GET /charts/interop.svg", d.serveInterop)
 }

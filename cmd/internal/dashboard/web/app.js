@@ -5,11 +5,12 @@
 //   ./?product=chrome&label=stable        the run list, filtered
 //   ./?run=<run id>&path=/css/            one level of a run's results
 //   ./?sha=<sha>&label=stable&path=/css/  aligned runs at a revision
+//   ./?before=<run>&after=<run>           what changed between two runs
 //
 // Following a link within the page (a[data-nav], or a click anywhere on a
 // row with data-href) changes the URL with history.pushState and loads
 // only the new level from the JSON API. When a view is rendered, <body>
-// gets data-view (runs, run, aligned) and data-ready="true"; on failure,
+// gets data-view (runs, run, aligned, diff) and data-ready="true"; on failure,
 // data-error.
 'use strict';
 
@@ -482,12 +483,80 @@
     done(gen);
   }
 
+  // ---- A diff between two runs (/api/diff, docs/diffs.md) ----
+
+  const KIND_NAMES = { A: 'added', D: 'deleted', C: 'changed', U: 'unchanged' };
+
+  function entryText(e) {
+    if (!e) {
+      return '—';
+    }
+    const name = STATUS_NAMES[e.s] || e.s;
+    return e.c[1] ? `${name} (${e.c[0]} / ${e.c[1]})` : name;
+  }
+
+  // diffTable lists tests of a diff: status before and after, wpt.fyi's
+  // [newly passing, newly failing, total delta], links to the test's
+  // results in both runs.
+  function diffTable(id, d, tests) {
+    return el('table', { class: 'diff', id },
+      el('thead', {}, el('tr', {},
+        ['Test', 'Kind', 'Before', 'After', 'Newly passing', 'Newly failing', 'Total Δ'].map(h => el('th', { text: h })))),
+      el('tbody', {}, tests.map(c => el('tr', { 'data-test': c.test },
+        el('td', {}, el('code', { text: c.test })),
+        el('td', { text: KIND_NAMES[c.kind] + (c.expected ? ' (known intermittent)' : '') }),
+        el('td', {}, c.before ? el('a', { href: runHref(d.before, c.test), 'data-nav': true, 'data-side': 'before', text: entryText(c.before) }) : '—'),
+        el('td', {}, c.after ? el('a', { href: runHref(d.after, c.test), 'data-nav': true, 'data-side': 'after', text: entryText(c.after) }) : '—'),
+        c.diff.map(n => el('td', { class: 'num', text: n }))))));
+  }
+
+  async function showDiff(before, after, filter, path) {
+    const gen = begin('diff');
+    let d;
+    try {
+      d = await getJSON('api/diff' + qs([['before', before], ['after', after], ['filter', filter], ['path', path]]));
+    } catch (err) {
+      if (gen === generation) {
+        showError(err);
+      }
+      return;
+    }
+    if (gen !== generation) {
+      return;
+    }
+    document.title = `wptfeed: changes in ${d.after}`;
+    const byTest = new Map(d.tests.map(c => [c.test, c]));
+    const pick = list => list.map(t => byTest.get(t)).filter(Boolean);
+    const listed = new Set([...d.regressions, ...d.improvements, ...d.flaky]);
+    const other = d.tests.filter(c => !listed.has(c.test) && c.kind !== 'U');
+    const t = d.totals;
+    const section = (id, title, tests, note) => tests.length ? [
+      el('h2', { id: id + '-title', text: `${title} (${tests.length})` }),
+      note ? el('p', { class: 'note', text: note }) : null,
+      diffTable(id, d, tests)] : [];
+    app.replaceChildren(
+      el('h1', { text: 'Changes' }),
+      el('p', { class: 'meta' }, 'From run ', el('a', { href: runHref(d.before, '/'), 'data-nav': true, text: d.before }),
+        ' to run ', el('a', { href: runHref(d.after, '/'), 'data-nav': true, text: d.after }), '. ',
+        `${t.regressions} regressions, ${t.improvements} newly passing, ${t.flaky} flaky; ` +
+        `${t.added} added, ${t.deleted} deleted, ${t.changed} changed tests (filter ${d.filter}).`),
+      ...section('regressions', 'Regressions', pick(d.regressions)),
+      ...section('improvements', 'Newly passing', pick(d.improvements)),
+      ...section('other', 'Other changes', other),
+      ...section('flaky', 'Flaky', pick(d.flaky), 'Tests whose result changed often in the recent runs of this product: not counted as regressions or newly passing.'),
+      ...(d.tests.length ? [] : [el('p', { class: 'note', text: 'Nothing changed.' })]));
+    done(gen);
+  }
+
   // ---- Navigation ----
 
   function route() {
     const p = new URLSearchParams(location.search);
     if (p.get('run')) {
       return showRun(p.get('run'), p.get('path') || '/');
+    }
+    if (p.get('after')) {
+      return showDiff(p.get('before') || '', p.get('after'), p.get('filter') || '', p.get('path') || '');
     }
     if (p.get('sha')) {
       return showAligned(p.get('sha'), p.get('label') || 'all', p.get('path') || '/');
