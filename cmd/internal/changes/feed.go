@@ -69,6 +69,7 @@ type cachedDoc struct {
 
 // diffDigest is what an entry shows of a stored diff.
 type diffDigest struct {
+	version                          int64 // of the index when last checked
 	modTime                          time.Time
 	before                           string
 	totals                           diff.Totals
@@ -141,7 +142,7 @@ func (f *Feed) serve(w http.ResponseWriter, r *http.Request) {
 	c := f.docs[v.query]
 	f.mu.Unlock()
 	if c == nil || c.version != version {
-		doc, err := f.render(r.Context(), runs, v)
+		doc, err := f.render(r.Context(), runs, version, v)
 		if err != nil {
 			http.Error(w, "changes feed: "+err.Error(), http.StatusServiceUnavailable)
 			return
@@ -161,7 +162,7 @@ func (f *Feed) serve(w http.ResponseWriter, r *http.Request) {
 // whose diff changed anything (and has at least minRegressions
 // regressions), newest run first. Its updated time is the newest entry's
 // (the Unix epoch for none), so it depends on the bucket alone.
-func (f *Feed) render(ctx context.Context, runs []*records.Run, v view) (*feed.Document, error) {
+func (f *Feed) render(ctx context.Context, runs []*records.Run, version int64, v view) (*feed.Document, error) {
 	fd := &feed.Feed{
 		ID:       FeedID,
 		Title:    "wptfeed changes",
@@ -200,7 +201,7 @@ func (f *Feed) render(ctx context.Context, runs []*records.Run, v view) (*feed.D
 		if len(fd.Entries) == f.cfg.MaxEntries {
 			break
 		}
-		dg, err := f.digest(ctx, r.ID)
+		dg, err := f.digest(ctx, r.ID, version)
 		if err != nil {
 			return nil, err
 		}
@@ -217,31 +218,38 @@ func (f *Feed) render(ctx context.Context, runs []*records.Run, v view) (*feed.D
 	return feed.NewDocument(fd, f.cfg.CacheControl)
 }
 
-// digest returns what the feed shows of a run's diff, nil when the run has
-// none (processed before diffs were written): cached, and read again when
-// the stored diff changed (a recomputed diff after an out-of-order
-// arrival; the index changes with that arrival).
-func (f *Feed) digest(ctx context.Context, runID string) (*diffDigest, error) {
-	a, err := f.cfg.Out.Attributes(ctx, store.DiffKey(runID))
-	if store.IsNotFound(err) {
-		return &diffDigest{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+// digest returns what the feed shows of a run's diff, an empty one when
+// the run has none (processed before diffs were written): cached, its
+// attributes checked once per index version (a diff is recomputed only
+// when an older run arrives, which changes the index) and the diff read
+// again when it changed.
+func (f *Feed) digest(ctx context.Context, runID string, version int64) (*diffDigest, error) {
 	f.mu.Lock()
 	dg := f.diffs[runID]
+	fresh := dg != nil && dg.version == version
 	f.mu.Unlock()
-	if dg != nil && dg.modTime.Equal(a.ModTime) {
+	if fresh {
 		return dg, nil
 	}
-	d, err := ReadDiff(ctx, f.cfg.Out, runID)
-	if err != nil {
+	a, err := f.cfg.Out.Attributes(ctx, store.DiffKey(runID))
+	switch {
+	case store.IsNotFound(err):
+		dg = &diffDigest{version: version}
+	case err != nil:
 		return nil, err
+	case dg != nil && !dg.modTime.IsZero() && dg.modTime.Equal(a.ModTime):
+		c := *dg // shared with other requests: a copy
+		c.version = version
+		dg = &c
+	default:
+		d, err := ReadDiff(ctx, f.cfg.Out, runID)
+		if err != nil {
+			return nil, err
+		}
+		top := func(s []string) []string { return slices.Clone(s[:min(len(s), topTests)]) }
+		dg = &diffDigest{version: version, modTime: a.ModTime, before: d.Before, totals: d.Totals,
+			regressions: top(d.Regressions), improvements: top(d.Improvements), flaky: top(d.Flaky)}
 	}
-	top := func(s []string) []string { return slices.Clone(s[:min(len(s), topTests)]) }
-	dg = &diffDigest{modTime: a.ModTime, before: d.Before, totals: d.Totals,
-		regressions: top(d.Regressions), improvements: top(d.Improvements), flaky: top(d.Flaky)}
 	f.mu.Lock()
 	if len(f.diffs) > 100_000 {
 		clear(f.diffs)
