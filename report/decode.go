@@ -55,6 +55,12 @@ func (p *processor) consume(idx int, ch <-chan chunk) error {
 	if err := <-extracted; err != nil {
 		return err
 	}
+	if derr == nil && p.opts.Result != nil {
+		// The end of the shard.
+		if err := p.opts.Result(idx, nil); err != nil {
+			return fmt.Errorf("report: shard %q: %w", p.shards[idx].Name, err)
+		}
+	}
 	return derr
 }
 

@@ -603,12 +603,23 @@ func TestProcess_Result(t *testing.T) {
 	docs := [][]byte{mustRead(t, "../testdata/reports/firefox-nightly-shard-1.json"), decompressed(mustRead(t, "../testdata/reports/firefox-nightly-shard-2.json.gz"))}
 	var mu sync.Mutex
 	got := make([][]string, len(shards))
+	ended := make([]bool, len(shards))
 	r := mustProcess(t, shards, Options{Result: func(shard int, raw []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if ended[shard] {
+			t.Errorf("shard %d: a call after the end of the shard", shard)
+		}
+		if raw == nil {
+			ended[shard] = true
+			return nil
+		}
 		got[shard] = append(got[shard], string(raw))
 		return nil
 	}})
+	if slices.Contains(ended, false) {
+		t.Errorf("ends of shards: %v, want every shard's end", ended)
+	}
 	n := 0
 	for i, doc := range docs {
 		var v struct{ Results []json.RawMessage }

@@ -121,14 +121,14 @@ type Options struct {
 	Test func(path string, raw []byte) error
 	// Result, when non-nil, receives every result of every shard, copies
 	// of a path included: the shard's index in the shards given to
-	// Process and the result's compact JSON bytes, as Test gets them. For
-	// one shard, the calls come from one goroutine in the order of the
-	// shard's "results"; calls for different shards may be concurrent.
-	// Calling Result in shard order, every call of a shard after those of
-	// the shards before it, gives wpt.fyi's merged "results". raw is
-	// valid only until Result returns. A result is passed once it is
-	// checked and merged; calls made before Process returns an error
-	// describe a rejected run and must be discarded.
+	// Process and the result's compact JSON bytes, as Test gets them;
+	// then, once the shard is read to its end, a call with raw == nil.
+	// The calls for one shard are sequential, in the order of the shard's
+	// "results"; calls for different shards may be concurrent. The
+	// results of every shard, one shard after the other, are wpt.fyi's
+	// merged "results". raw is valid only until Result returns. A result
+	// is passed once it is checked and merged; calls made before Process
+	// returns an error describe a rejected run and must be discarded.
 	//
 	// An error from Result aborts Process, which returns it wrapped as
 	// `report: shard "<name>": <err>` (not an *Error).

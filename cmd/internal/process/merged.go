@@ -99,9 +99,16 @@ func newMergedReport(dir string, n int) (*mergedReport, error) {
 	return m, nil
 }
 
-// Add appends one result of a shard (report.Options.Result).
+// Add appends one result of a shard (report.Options.Result); nil ends the
+// shard.
 func (m *mergedReport) Add(shard int, raw []byte) error {
 	s := &m.shards[shard]
+	if raw == nil {
+		if len(s.buf) > 0 {
+			return m.send(shard)
+		}
+		return nil
+	}
 	if s.buf == nil {
 		select {
 		case s.buf = <-m.free:

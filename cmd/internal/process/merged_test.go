@@ -138,6 +138,8 @@ func TestProcessor_MergedReport(t *testing.T) {
 			"os_version": "22.04", "revision": "0bdaaf9c1622ca49eb140381af1ece6d8001c934",
 			"browser_build_id": nil, "version": nil, "processor": "x86_64", "debug": false,
 		}, start: "1000", end: "9000"},
+		{name: "EmptyShardBetween", docs: [][]byte{[]byte(testReport), []byte(`{"results": []}`), []byte(strings.Replace(testReport, `"/a.html"`, `"/b.html"`, 1))},
+			start: "1732700000000", end: "1732700001000"},
 		{name: "Generated", docs: big},
 		{name: "GeneratedOneShard", docs: big[:1]},
 	} {
