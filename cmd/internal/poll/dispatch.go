@@ -8,7 +8,7 @@ import "sync"
 // feed puts at most one of its runs before the next run of any other.
 type roundRobin struct {
 	queues [][]func()
-	next   int // the feed whose turn it is
+	next   int // the feed whose turn it is: the one after the last served (taken modulo the feeds at each pop, so a feed added since gets its turn)
 }
 
 // push queues run f of feed i.
@@ -31,7 +31,7 @@ func (q *roundRobin) pop() (func(), bool) {
 		f := q.queues[i][0]
 		q.queues[i][0] = nil
 		q.queues[i] = q.queues[i][1:]
-		q.next = (i + 1) % n
+		q.next = i + 1
 		return f, true
 	}
 	return nil, false
