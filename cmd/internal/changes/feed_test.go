@@ -120,6 +120,28 @@ func TestFeed_Stream(t *testing.T) {
 			t.Errorf("entry %s: title %q, want %q", id, e.Title, want)
 		}
 	}
+	// The entry of the regression, as a subscriber reads it.
+	for _, e := range fd.Entries {
+		if e.ID != changes.EntryID(runID(15)) {
+			continue
+		}
+		if want := "chrome 132 [experimental]: 1 regression, 0 newly passing, 1 flaky (vs run " + runID(14) + ")"; e.Title != want {
+			t.Errorf("title %q, want %q", e.Title, want)
+		}
+		if !strings.Contains(e.Summary, "\nRegressions:\n/regress.html\n") || !strings.Contains(e.Summary, "Flaky (not counted as regressions or newly passing):\n/flap.html") {
+			t.Errorf("summary %q: want /regress.html under the regressions, /flap.html apart", e.Summary)
+		}
+		if l := e.Link("alternate"); l != "https://dash.test/?before="+runID(14)+"&after="+runID(15) {
+			t.Errorf("link %q, want the diff page", l)
+		}
+		var cats []string
+		for _, c := range e.Categories {
+			cats = append(cats, c.Scheme+" "+c.Term)
+		}
+		if want := []string{feed.SchemeProduct + " chrome", feed.SchemeLabel + " chrome", feed.SchemeLabel + " experimental"}; !slices.Equal(cats, want) {
+			t.Errorf("categories %v, want %v", cats, want)
+		}
+	}
 	if len(fd.Entries) != 29 {
 		t.Errorf("%d entries, want 29 (every run but the first changed the flapping test)", len(fd.Entries))
 	}
