@@ -6,6 +6,11 @@ import "time"
 // another machine, one object per fact, each written whole (atomic from a
 // reader's view); the keys are built in store (store/outkeys.go):
 //
+// A run of a feed other than the primary one is <run id>~<feed> in these
+// keys (store.FeedRunID), and that feed's poll, archive and skipped state
+// is keyed by its name and the URL (store.FeedPollStateKey…): the primary
+// feed's keys are those of a single-feed ingester.
+//
 //	status/<run id>.json                    the run is processed (records.Status)
 //	state/poll/<feed hash>.json             validators of the last fully processed subscription document
 //	state/archives/<url hash>.json          an archive document whose runs are all processed
