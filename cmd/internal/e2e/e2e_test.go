@@ -311,8 +311,8 @@ func TestEndToEnd(t *testing.T) {
 		if len(idx.Tests) != len(wantSummaries[pid]) {
 			t.Errorf("pack index of %s lists %d tests, want %d", id, len(idx.Tests), len(wantSummaries[pid]))
 		}
-		if _, err := os.Stat(filepath.Join(packedOut, revision, pid)); !os.IsNotExist(err) {
-			t.Errorf("run %s has per-test files as well as a pack (%v)", id, err)
+		if files := perTestFiles(t, filepath.Join(packedOut, revision, pid)); len(files) > 0 {
+			t.Errorf("run %s has per-test files as well as a pack: %q", id, files)
 		}
 	}
 

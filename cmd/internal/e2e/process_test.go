@@ -56,8 +56,8 @@ func TestProcess_Layouts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filesOut, filepath.FromSlash(store.TestPackKey(sha, pid)))); !os.IsNotExist(err) {
 		t.Errorf("files layout wrote a pack (%v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(packedOut, sha, pid)); !os.IsNotExist(err) {
-		t.Errorf("packed layout wrote per-test files (%v)", err)
+	if files := perTestFiles(t, filepath.Join(packedOut, sha, pid)); len(files) > 0 {
+		t.Errorf("packed layout wrote per-test files: %q", files)
 	}
 
 	var idx struct {

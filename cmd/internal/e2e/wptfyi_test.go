@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,6 +41,34 @@ type wptfyiTestRun struct {
 	Labels           []string  `json:"labels"`
 }
 
+// wptfyiReport is what wpt.fyi's search cache reads of the report at
+// raw_results_url (web-platform-tests/wpt.fyi,
+// api/query/cache/index/index.go, HTTPReportLoader.Load: a plain http.Get,
+// a 200 status, json.Unmarshal into results-analysis's
+// metrics.TestResultsReport, and "results" must not be empty; IngestRun
+// then reads each result's test, status and subtests). run_info decodes
+// into a shared.ProductAtRevision.
+type wptfyiReport struct {
+	Results []*struct {
+		Test     string  `json:"test"`
+		Status   string  `json:"status"`
+		Message  *string `json:"message"`
+		Subtests []struct {
+			Name    string  `json:"name"`
+			Status  string  `json:"status"`
+			Message *string `json:"message"`
+		} `json:"subtests"`
+	} `json:"results"`
+	RunInfo struct {
+		BrowserName      string `json:"browser_name"`
+		BrowserVersion   string `json:"browser_version"`
+		OSName           string `json:"os_name"`
+		OSVersion        string `json:"os_version"`
+		Revision         string `json:"revision"`
+		FullRevisionHash string `json:"full_revision_hash"`
+	} `json:"run_info"`
+}
+
 // encodeURIComponent is JavaScript's, as wpt.fyi's webapp applies it to
 // the last segment of a test path (webapp components/path.js).
 func encodeURIComponent(s string) string {
@@ -60,7 +90,9 @@ func encodeURIComponent(s string) string {
 // ignored); a plain net/http GET of results_url gets the summary as JSON
 // (shared.FetchRunResultsJSON unmarshals the body as it comes); and the
 // webapp's URL for the per-test file of a test with a query string, the
-// last segment encodeURIComponent'd, finds the file.
+// last segment encodeURIComponent'd, finds the file; and a plain GET of
+// raw_results_url gets the merged report, JSON, with the results wpt.fyi's
+// search cache loads.
 func TestWptFyi_ReadsOurOutputs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -157,6 +189,51 @@ func TestWptFyi_ReadsOurOutputs(t *testing.T) {
 	if err := json.Unmarshal(body, &test); err != nil || test.Test != query || len(test.Subtests) != 2 {
 		t.Errorf("GET %s: %s, %v: %+v (%.40q)", u, resp.Status, err, test, body)
 	}
+
+	// raw_results_url with a plain GET, as wpt.fyi's search cache loads it.
+	if !strings.HasPrefix(tr.RawResultsURL, base+"/") || !strings.HasSuffix(tr.RawResultsURL, "/report.json") {
+		t.Errorf("raw_results_url = %q, want <sha>/<product id>/report.json under %s", tr.RawResultsURL, base)
+	}
+	resp, err = http.Get(tr.RawResultsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET raw_results_url: %s, Content-Type %q; want 200 application/json", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	var raw wptfyiReport
+	if err := json.Unmarshal(body, &raw); err != nil || len(raw.Results) == 0 {
+		t.Fatalf("raw_results_url: %v, %d results; wpt.fyi's loader needs results (%.40q)", err, len(raw.Results), body)
+	}
+	if len(raw.Results) != 2 || raw.Results[0].Test != query || raw.Results[0].Status != "OK" || len(raw.Results[0].Subtests) != 2 ||
+		raw.Results[0].Subtests[1].Message == nil || *raw.Results[0].Subtests[1].Message != "x" || raw.Results[1].Test != "/dom/a.html" {
+		t.Errorf("raw_results_url results: got %d, first %+v; want the report's two, in order", len(raw.Results), raw.Results[0])
+	}
+	if raw.RunInfo.BrowserVersion != "131.0.6778.85" || raw.RunInfo.OSVersion != "24.04" || raw.RunInfo.Revision != tr.FullRevisionHash {
+		t.Errorf("raw_results_url run_info: %+v", raw.RunInfo)
+	}
+}
+
+// perTestFiles lists the files under a run's per-test directory of a file
+// bucket (<sha>/<product id>/) but its merged report, report.json.
+func perTestFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(dir, path); !d.IsDir() && rel != store.RawResultsName {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // startServe runs `ingester serve` on out at 127.0.0.1:0 until the test
