@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/wptfeed/wptfeed/report"
 	"github.com/wptfeed/wptfeed/report/reportgen"
 	"github.com/wptfeed/wptfeed/store"
+	"github.com/wptfeed/wptfeed/store/storetest"
 	"github.com/wptfeed/wptfeed/testdata"
 )
 
@@ -405,5 +407,83 @@ func TestCRC32Combine(t *testing.T) {
 		if want := crc32.ChecksumIEEE(data); got != want {
 			t.Errorf("cut at %d: got %08x, want %08x", cut, got, want)
 		}
+	}
+}
+
+// TestProcessor_MergedReportServed: on the S3 and GCS emulators, a plain
+// HTTP GET of a merged report of several blocks gets the whole JSON: Go's
+// client, which asks for gzip and decompresses, on both; a client that
+// does not ask for gzip gets it decompressed by GCS, and the stored gzip
+// bytes, one member, with Content-Encoding: gzip from S3.
+func TestProcessor_MergedReportServed(t *testing.T) {
+	var doc bytes.Buffer
+	if err := reportgen.Write(&doc, reportgen.Config{Seed: 4, Scale: 0.03, Shards: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Len() < 2*mergedBlockSize {
+		t.Fatalf("generated report of %d bytes, want several blocks", doc.Len())
+	}
+	want := len(shardResults(t, doc.Bytes()))
+	for _, tc := range []struct {
+		name       string
+		start      func(testing.TB) *storetest.Backend
+		transcodes bool
+	}{
+		{"s3", storetest.StartS3, false},
+		{"gcs", storetest.StartGCS, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := tc.start(t)
+			bucketURL := be.NewBucketURL(t)
+			raw, err := store.Open(t.Context(), bucketURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			p := newProcessor(t)
+			p.RawResults, p.RawResultsBase = raw, strings.TrimSuffix(be.ObjectURL(t, bucketURL, "x"), "/x")
+			st, err := p.Ingest(t.Context(), Input{RunID: "20261127T000000Z-served", Uploaded: time.Now(), Shards: bytesShards(doc.Bytes())})
+			if err != nil || st.State != records.StateValid {
+				t.Fatalf("Ingest: %+v, %v", st, err)
+			}
+			u := readTestRun(t, p.Out, "20261127T000000Z-served").RawResultsURL
+			for _, client := range []struct {
+				name string
+				c    *http.Client
+			}{
+				{"Go's client", &http.Client{}},
+				{"no Accept-Encoding", &http.Client{Transport: &http.Transport{DisableCompression: true}}},
+			} {
+				resp, err := client.c.Get(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: GET %s: %s, %v", client.name, u, resp.Status, err)
+				}
+				if client.c.Transport != nil && !tc.transcodes {
+					if enc := resp.Header.Get("Content-Encoding"); enc != "gzip" {
+						t.Errorf("%s: Content-Encoding %q, want gzip", client.name, enc)
+					}
+					br := bytes.NewReader(body)
+					zr, err := gzip.NewReader(br)
+					if err != nil {
+						t.Fatalf("%s: %v", client.name, err)
+					}
+					zr.Multistream(false)
+					if body, err = io.ReadAll(zr); err != nil || br.Len() != 0 {
+						t.Fatalf("%s: gzip: %v, %d bytes after the first member", client.name, err, br.Len())
+					}
+				}
+				var rep struct {
+					Results []json.RawMessage `json:"results"`
+				}
+				if err := json.Unmarshal(body, &rep); err != nil || len(rep.Results) != want {
+					t.Errorf("%s: %v, %d results; want %d (%.20q)", client.name, err, len(rep.Results), want, body)
+				}
+			}
+		})
 	}
 }
