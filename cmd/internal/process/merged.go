@@ -53,7 +53,7 @@ type mergedReport struct {
 	f       *os.File
 	shards  []mergedShard // shard i is touched by its own goroutine only, until finish
 	jobs    chan mergedJob
-	free    chan []byte // blocks to reuse: a few, reused, rather than garbage
+	free    chan []byte // emptied blocks, reused rather than left to the GC
 	workers sync.WaitGroup
 	closed  bool
 
