@@ -17,6 +17,7 @@ import (
 //	status/<run id>~<feed>.json                StatusKey(FeedRunID(feed, run id)), a run of a feed other than the primary
 //	<sha>/<product id>/report.json             RawResultsKey (or in the raw-results bucket)
 //	<sha>/<product id>-shards.json             ShardListKey
+//	raw/runs/<day>/<run id>/shard-NNN.json[.gz] RawCopyPrefix + RawCopyKey (the raw archive when it is not a bucket of its own)
 //	state/poll/<url hash>.json                 PollStateKey (FeedPollStateKey of a feed other than the primary)
 //	state/archives/<url hash>.json             ArchiveStateKey
 //	state/missing/<run id>.json                MissingStateKey
@@ -67,6 +68,23 @@ const RawResultsName = "report.json"
 // ShardListKey is the key of the listing of a run's raw shards: where they
 // are and how to check them.
 func ShardListKey(sha, productID string) string { return sha + "/" + productID + "-shards.json" }
+
+// RawCopyKey is the key of the copy of a run's shard i, which its runner
+// named name, in the raw archive (ingester --copy-raw): the raw layout's
+// key of the run's shard "shard-NNN.json", with ".gz" when name ends so,
+// whatever else the runner named it (the shard listing keeps that name).
+// The archive is thus in the raw layout, without manifests.
+func RawCopyKey(runID string, i int, name string) string {
+	n := fmt.Sprintf("shard-%03d.json", i)
+	if strings.HasSuffix(name, ".gz") {
+		n += ".gz"
+	}
+	return ShardKey(runID, n)
+}
+
+// RawCopyPrefix is where the raw archive is kept in the out bucket when it
+// is not a bucket of its own.
+const RawCopyPrefix = "raw/"
 
 const statePrefix = "state/"
 

@@ -20,3 +20,23 @@ func TestRawResultsKey(t *testing.T) {
 		t.Errorf("ShardListKey %q is another output's key", k)
 	}
 }
+
+func TestRawCopyKey(t *testing.T) {
+	const id = "20261130T000000Z-a"
+	for _, c := range []struct {
+		i    int
+		name string
+		want string
+	}{
+		{0, "wpt-1.json.gz", "runs/20261130/" + id + "/shard-000.json.gz"},
+		{12, "https://runner.example/x/report.json", "runs/20261130/" + id + "/shard-012.json"},
+		{1, "../../etc/passwd", "runs/20261130/" + id + "/shard-001.json"},
+	} {
+		if got := RawCopyKey(id, c.i, c.name); got != c.want {
+			t.Errorf("RawCopyKey(%d, %q) = %q, want %q", c.i, c.name, got, c.want)
+		}
+	}
+	if k := RawCopyKey(FeedRunID("mirror", id), 0, "a.gz"); k != "runs/20261130/"+id+"~mirror/shard-000.json.gz" {
+		t.Errorf("RawCopyKey of a second feed's run = %q", k)
+	}
+}

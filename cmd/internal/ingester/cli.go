@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -40,7 +41,7 @@ const DefaultOut = "wpt-data/out"
 func newRunCmd(stderr io.Writer) *cobra.Command {
 	cfg := poll.DefaultConfig()
 	out := DefaultOut
-	var tokenFile, subs, rawOut string
+	var tokenFile, subs, rawOut, archiveOut string
 	var feeds []string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -80,6 +81,12 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 			if rawOut == "" && cfg.RawResultsBaseURL != "" {
 				return errors.New("run: --raw-results-base-url needs --raw-results-out")
 			}
+			if archiveOut == "" && cfg.RawArchiveBaseURL != "" {
+				return errors.New("run: --raw-out-base-url needs --raw-out")
+			}
+			if archiveOut != "" && !cfg.CopyRaw && !slices.ContainsFunc(cfg.Feeds, func(f poll.Feed) bool { return f.CopyRaw }) {
+				return errors.New("run: --raw-out is the raw archive of --copy-raw (or of copy_raw in --subscriptions), which is off")
+			}
 			b, err := store.Open(cmd.Context(), out)
 			if err != nil {
 				return err
@@ -92,6 +99,14 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 				}
 				defer rb.Close()
 				cfg.RawResults = rb
+			}
+			if archiveOut != "" {
+				ab, err := store.Open(cmd.Context(), archiveOut)
+				if err != nil {
+					return err
+				}
+				defer ab.Close()
+				cfg.RawArchive = ab
 			}
 			p, err := poll.New(cfg, b, httpx.NewLogger(stderr))
 			if err != nil {
@@ -108,8 +123,11 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between polls")
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
 	addRawResultsFlags(f, &rawOut, &cfg.RawResultsBaseURL)
+	addRawArchiveFlags(f, &cfg.CopyRaw, &archiveOut, &cfg.RawArchiveBaseURL,
+		"copy every run's shards byte for byte into the raw archive, checked, before recording it VALID; the shard listing then names the copies (per feed: copy_raw in --subscriptions)")
 	f.BoolVar(&cfg.PerTest, "per-test", cfg.PerTest, "write one gzip JSON file per test")
 	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
+	addFlakyFlags(f, &cfg.FlakyChanges, &cfg.FlakyRuns)
 	f.IntVar(&cfg.Retries, "retries", cfg.Retries, "attempts per run (transient errors) before a poll gives up on it")
 	f.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeout of one HTTP request, body included")
 	f.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs ingested in parallel")
@@ -163,6 +181,8 @@ the state, tests, subtests and time.`,
 	f.StringVar(&cfg.Layout, "per-test-layout", cfg.Layout, `where per-test files go: "files" (one object per test, wpt.fyi's layout) or "packed" (one object and an index, see docs/packed-layout.md)`)
 	f.StringVar(&cfg.ResultsBaseURL, "results-base-url", "", "absolute URL under which the out bucket's objects are served (default: the out bucket's URL)")
 	addRawResultsFlags(f, &cfg.RawResultsOut, &cfg.RawResultsBaseURL)
+	addRawArchiveFlags(f, &cfg.CopyRaw, &cfg.RawArchiveOut, &cfg.RawArchiveBaseURL,
+		"copy the report files byte for byte into the raw archive; the shard listing then names the copies")
 	f.StringVar(&cfg.RunID, "run-id", "", "run id to record (default: a new one)")
 	addFlakyFlags(f, &cfg.FlakyChanges, &cfg.FlakyRuns)
 	addMetadataFlags(f, &cfg.Overrides)
@@ -183,6 +203,13 @@ func addMetadataFlags(f *pflag.FlagSet, m *report.Metadata) {
 	f.StringVar(&m.OSVersion, "os-version", "", "OS version, overriding run_info")
 	f.StringVar(&m.Revision, "revision", "", "full 40-hex wpt revision, overriding run_info")
 	f.StringVar(&m.BrowserChannel, "browser-channel", "", "browser channel, overriding run_info")
+}
+
+// addRawArchiveFlags adds the raw archive's flags (docs/raw-archive.md).
+func addRawArchiveFlags(f *pflag.FlagSet, copyRaw *bool, out, base *string, usage string) {
+	f.BoolVar(copyRaw, "copy-raw", false, usage)
+	f.StringVar(out, "raw-out", "", `bucket URL or directory of the raw archive of --copy-raw (default: the out bucket, under "raw/")`)
+	f.StringVar(base, "raw-out-base-url", "", "absolute URL under which the --raw-out bucket's objects are served (default: its URL)")
 }
 
 func addRawResultsFlags(f *pflag.FlagSet, out, base *string) {

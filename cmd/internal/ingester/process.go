@@ -37,6 +37,10 @@ type ProcessConfig struct {
 
 	RawResultsOut     string // bucket of the merged reports; "": the out bucket
 	RawResultsBaseURL string // default: the RawResultsOut bucket's URL
+
+	CopyRaw           bool   // copy the files into the raw archive
+	RawArchiveOut     string // the raw archive; "": the out bucket under raw/
+	RawArchiveBaseURL string // default: the RawArchiveOut bucket's URL
 }
 
 // DefaultProcessConfig returns the defaults of `ingester process`.
@@ -57,6 +61,12 @@ func (c *ProcessConfig) Validate() error {
 	}
 	if c.RawResultsOut == "" && c.RawResultsBaseURL != "" {
 		return errors.New("process: --raw-results-base-url needs --raw-results-out")
+	}
+	if c.RawArchiveOut == "" && c.RawArchiveBaseURL != "" {
+		return errors.New("process: --raw-out-base-url needs --raw-out")
+	}
+	if c.RawArchiveOut != "" && !c.CopyRaw {
+		return errors.New("process: --raw-out is the raw archive of --copy-raw, which is off")
 	}
 	if c.RunID != "" && !store.ValidRunID(c.RunID) {
 		return fmt.Errorf("process: --run-id %q is not a run id (like 20261127T211222.123456Z-ab12)", c.RunID)
@@ -87,7 +97,7 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 		total += fi.Size()
 	}
 	var read atomic.Int64
-	in := process.Input{RunID: cfg.RunID, Uploaded: start.UTC(), Overrides: cfg.Overrides, Labels: cfg.Labels}
+	in := process.Input{RunID: cfg.RunID, Uploaded: start.UTC(), Overrides: cfg.Overrides, Labels: cfg.Labels, CopyRaw: cfg.CopyRaw}
 	if in.RunID == "" {
 		in.RunID = store.NewRunID(start)
 	}
@@ -114,6 +124,14 @@ func ProcessFiles(ctx context.Context, cfg ProcessConfig, progress io.Writer) (*
 			rawBase = process.ResultsBase(raw.URL())
 		}
 		p.RawResults, p.RawResultsBase = raw, strings.TrimRight(rawBase, "/")
+	}
+	if cfg.RawArchiveOut != "" {
+		arch, err := store.Open(ctx, cfg.RawArchiveOut)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer arch.Close()
+		p.RawArchive, p.RawArchiveBase = arch, strings.TrimRight(cfg.RawArchiveBaseURL, "/")
 	}
 	stop := showProgress(progress, &read, total)
 	st, err := p.Ingest(ctx, in)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestRoundRobin_Burst: a burst of 1,000 runs in one feed puts at most one
@@ -130,9 +131,17 @@ func TestDispatcher_Fair(t *testing.T) {
 	}
 	close(release) // the rest of the burst ends at once
 	wg.Wait()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.running != 0 {
-		t.Errorf("workers left running: %d", d.running)
+	// A worker leaves after its last run returns: wait for them to go.
+	left := -1
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		d.mu.Lock()
+		left = d.running
+		d.mu.Unlock()
+		if left == 0 {
+			break
+		}
+	}
+	if left != 0 {
+		t.Errorf("workers left running: %d", left)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wptfeed/wptfeed/cmd/internal/changes"
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
 	"github.com/wptfeed/wptfeed/cmd/internal/lease"
 	"github.com/wptfeed/wptfeed/cmd/internal/process"
@@ -65,6 +66,18 @@ type Config struct {
 	// and closes; nil: the out bucket.
 	RawResults        *store.Bucket
 	RawResultsBaseURL string // default: the RawResults bucket's URL
+
+	// CopyRaw copies the shards of every feed's runs into the raw archive
+	// (--copy-raw); a Feed's CopyRaw does it for that feed's runs.
+	CopyRaw bool
+	// RawArchive, if not nil, is the raw archive (--raw-out), which the
+	// caller opens and closes; nil: the out bucket under "raw/".
+	RawArchive        *store.Bucket
+	RawArchiveBaseURL string // default: the RawArchive bucket's URL
+
+	// FlakyChanges (K) and FlakyRuns (N): the flaky rule of the runs'
+	// diffs (docs/diffs.md); 0 is the default.
+	FlakyChanges, FlakyRuns int
 }
 
 // DefaultConfig returns the defaults of `ingester run`.
@@ -236,6 +249,10 @@ func New(cfg Config, out *store.Bucket, log *slog.Logger) (*Poller, error) {
 		}
 		ing.proc.RawResults, ing.proc.RawResultsBase = cfg.RawResults, strings.TrimRight(rawBase, "/")
 	}
+	if cfg.RawArchive != nil {
+		ing.proc.RawArchive, ing.proc.RawArchiveBase = cfg.RawArchive, strings.TrimRight(cfg.RawArchiveBaseURL, "/")
+	}
+	ing.proc.BeforeValid = (&changes.Recorder{Out: out, FlakyChanges: cfg.FlakyChanges, FlakyRuns: cfg.FlakyRuns, Log: log}).BeforeValid
 	return ing, nil
 }
 
@@ -691,7 +708,7 @@ func (ing *Poller) permanent(ctx context.Context, p *pass, in process.Input, err
 		code = "enclosure_refused"
 	case errors.Is(err, errEnclosureTooLarge):
 		code = "enclosure_too_large"
-	case errors.Is(err, errChecksum):
+	case errors.Is(err, errChecksum), errors.Is(err, process.ErrRawCopyDiffers):
 		code = "checksum_mismatch"
 	case errors.As(err, &se) && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone):
 		var ms missingState
@@ -711,6 +728,11 @@ func (ing *Poller) permanent(ctx context.Context, p *pass, in process.Input, err
 		}
 		code = "enclosure_missing"
 		reason = fmt.Sprintf("an enclosure was missing on %d polls: %s", ms.Polls, reason)
+		if in.CopyRaw {
+			// Its shards were to be copied: the runner's storage let
+			// them go first.
+			reason = fmt.Sprintf("the source expired before the run's shards were copied into the raw archive (missing on %d polls): %s", ms.Polls, err)
+		}
 	case errors.As(err, &se):
 		code = "enclosure_unavailable"
 	default:
@@ -766,7 +788,8 @@ func (ing *Poller) input(ctx context.Context, s *source, base *url.URL, e *feed.
 			Product: r.Product, BrowserVersion: r.BrowserVersion, OS: r.OS,
 			OSVersion: r.OSVersion, Revision: r.Revision, BrowserChannel: r.Channel,
 		},
-		Labels: appendNew(slices.Clone(r.Labels), s.Labels),
+		Labels:  appendNew(slices.Clone(r.Labels), s.Labels),
+		CopyRaw: s.CopyRaw || ing.cfg.CopyRaw,
 	}
 	if in.Uploaded.IsZero() {
 		in.Uploaded = e.Updated

@@ -28,6 +28,12 @@ type Processor struct {
 	// RawResultsBase; nil: the out bucket, under ResultsBase.
 	RawResults     *store.Bucket
 	RawResultsBase string
+	// RawArchive, if not nil, is the bucket the shards of a run with
+	// Input.CopyRaw are copied into (--raw-out), its objects served under
+	// RawArchiveBase (default: its URL); nil: the out bucket, under
+	// store.RawCopyPrefix.
+	RawArchive     *store.Bucket
+	RawArchiveBase string
 	PerTest        bool
 	Layout         string // of per-test files: records.LayoutFiles ("" too) or records.LayoutPacked
 	Limits         report.Limits
@@ -54,6 +60,10 @@ type Input struct {
 	Raw         []records.RawShard
 	Overrides   report.Metadata
 	Labels      []string
+	// CopyRaw copies the shards into the raw archive as they are read; the
+	// run is VALID only once every copy is whole, and its shard listing
+	// then names the copies.
+	CopyRaw bool
 	// BeforeStatus, if not nil, is called just before the status record
 	// is written; an error stops the write and is returned (a lease
 	// holder checks that the run is still its own).
@@ -92,7 +102,12 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 	opts.Result = merged.Add
 	var ki intermittent // each test's known_intermittent statuses
 	opts.Test = ki.wrap(opts.Test)
-	res, err := report.Process(ctx, in.Shards, opts)
+	shards := in.Shards
+	var copies *rawCopies
+	if in.CopyRaw {
+		copies, shards = p.newRawCopies(ctx, in)
+	}
+	res, err := report.Process(ctx, shards, opts)
 	st := &records.Status{RunID: in.RunID, Feed: in.Feed, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Page: in.PageURL, Product: in.Overrides.Product}
 	var rerr *report.Error
 	switch {
@@ -182,6 +197,11 @@ func (p *Processor) Ingest(ctx context.Context, in Input) (*records.Status, erro
 		return nil, err
 	}
 	list := records.ShardList{RunID: in.RunID, FeedEntry: in.FeedEntry, Manifest: in.ManifestURL, Shards: in.Raw}
+	if copies != nil {
+		if list.Shards, err = copies.finish(ctx, in.Raw); err != nil {
+			return nil, fmt.Errorf("process: run %s: %w", in.RunID, err)
+		}
+	}
 	if err := p.putJSON(ctx, store.ShardListKey(sha, pid), list); err != nil {
 		return nil, err
 	}
