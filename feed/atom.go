@@ -75,12 +75,17 @@ type Run struct {
 
 // Entry is an atom:entry: one run.
 type Entry struct {
-	ID         string // permanent IRI
-	Title      string
-	Updated    time.Time
-	Published  time.Time // zero = omitted
-	Summary    string    // text
-	Links      []Link    // alternate, enclosure...
+	ID        string // permanent IRI
+	Title     string
+	Updated   time.Time
+	Published time.Time // zero = omitted
+	Summary   string    // text
+	// HTML is the entry's atom:content of type "html" (RFC 4287 §4.1.3):
+	// HTML markup, written escaped as the element's text, so a reader
+	// unescapes it once to get the markup back. The caller builds it and
+	// escapes what it puts in it (html/template); "" = no atom:content.
+	HTML       string
+	Links      []Link // alternate, enclosure...
 	Categories []Category
 	Run        *Run // nil = no extension element
 }

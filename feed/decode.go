@@ -31,7 +31,10 @@ const atom03NS = "http://purl.org/atom/ns#"
 // collapse it; gofeed trims it) and, like every string, with characters XML
 // forbids replaced by U+FFFD. Times are returned in UTC; a missing time is
 // the zero time. Only the first author of the feed is kept; entry-level
-// authors and atom:content are ignored.
+// authors are ignored. An entry's first atom:content of type "html" without
+// src comes back in Entry.HTML (its text, which is the markup, read with
+// encoding/xml, trimmed like a text construct); other atom:content is
+// ignored.
 //
 // Parse returns an error when the document is not well-formed enough for
 // gofeed, is not an atom:feed, or holds a date that is not RFC 3339
@@ -81,6 +84,7 @@ func Parse(r io.Reader) (*Feed, error) {
 			ID:      idText(ext.entries[i].id, ae.ID),
 			Title:   text(ae.Title),
 			Summary: text(ae.Summary),
+			HTML:    optText(ext.entries[i].html),
 			Links:   fromAtomLinks(ae.Links, ext.entries[i].links),
 			Run:     ext.entries[i].run,
 		}
@@ -115,6 +119,14 @@ func idText(raw *string, gofeedID string) string {
 		return text(*raw)
 	}
 	return text(gofeedID)
+}
+
+// optText returns text(*s), or "" for nil.
+func optText(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return text(*s)
 }
 
 // fromAtomLinks converts gofeed's links; shas are the wpt:sha256 attributes
@@ -196,7 +208,8 @@ func dropControlBytes(b []byte) []byte {
 
 // extensions holds what gofeed cannot give: fh:archive at feed level, the
 // atom:id texts as written, the wpt:sha256 attribute of each atom:link
-// ("" when absent), and the first wpt:run of each entry (nil when absent),
+// ("" when absent), the first wpt:run of each entry (nil when absent) and
+// the text of its first atom:content of type "html" (nil when absent),
 // for the entries gofeed reports, in document order. Like gofeed, the last
 // atom:id wins when there are several.
 type extensions struct {
@@ -210,6 +223,7 @@ type rawEntry struct {
 	id    *string
 	links []string
 	run   *Run
+	html  *string
 }
 
 // newDecoder configures encoding/xml as gofeed configures its pull parser, so
@@ -282,7 +296,8 @@ func readExtensions(data []byte) (*extensions, error) {
 }
 
 // readEntry reads the children of an entry up to its end tag and returns
-// its atom:id text, its links' wpt:sha256 and its first wpt:run.
+// its atom:id text, its links' wpt:sha256, its first wpt:run and its first
+// atom:content of type "html".
 func readEntry(d *xml.Decoder, i int) (rawEntry, error) {
 	var e rawEntry
 	for {
@@ -306,6 +321,10 @@ func readEntry(d *xml.Decoder, i int) (rawEntry, error) {
 			case isAtomNative(t.Name.Space) && strings.EqualFold(t.Name.Local, "link"):
 				e.links = append(e.links, linkSHA256(t))
 				err = d.Skip()
+			case e.html == nil && isAtomNative(t.Name.Space) && strings.EqualFold(t.Name.Local, "content") && isHTMLContent(t):
+				var h string
+				h, err = elementText(d)
+				e.html = &h
 			default:
 				err = d.Skip()
 			}
@@ -379,6 +398,24 @@ func readRun(d *xml.Decoder) (*Run, error) {
 			}
 		}
 	}
+}
+
+// isHTMLContent reports whether an atom:content start tag has type="html"
+// (RFC 4287 §4.1.3.1) and no src: its text is escaped HTML.
+func isHTMLContent(t xml.StartElement) bool {
+	html := false
+	for _, a := range t.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		switch a.Name.Local {
+		case "src":
+			return false
+		case "type":
+			html = strings.EqualFold(strings.TrimSpace(a.Value), "html")
+		}
+	}
+	return html
 }
 
 // linkSHA256 returns the wpt:sha256 attribute of an atom:link, found by

@@ -66,6 +66,7 @@ type xmlEntry struct {
 	Updated    string             `xml:"updated"`
 	Published  string             `xml:"published,omitempty"`
 	Summary    *feeds.AtomSummary `xml:"summary"`
+	Content    *feeds.AtomContent `xml:"content"`
 	Links      []xmlLink          `xml:"link"`
 	Categories []xmlCategory      `xml:"category"`
 	Run        *xmlRun            `xml:"wpt:run"`
@@ -172,8 +173,9 @@ var (
 // returns nil, or an error wrapping ErrInvalid that joins every problem:
 //   - a feed without id, title, updated, author name or rel="self" link;
 //   - an archive document (Archive) without rel="current" link (RFC 5005 §4);
-//   - an entry without id, title, updated or rel="alternate" link (entries
-//     carry no atom:content, RFC 4287 §4.1.2), or two entries with one id;
+//   - an entry without id, title, updated or rel="alternate" link (RFC
+//     4287 §4.1.2 asks for one only without atom:content; we ask for one
+//     always, HTML or not), or two entries with one id;
 //   - a link without href, with a negative length, with a type that is not
 //     a media type or with a sha256 that is not 64 lower-case hex digits; a
 //     category without term; an e-mail address without "@";
@@ -481,6 +483,11 @@ func toXML(f *Feed) *xmlFeed {
 		}
 		if e.Summary != "" {
 			xe.Summary = &feeds.AtomSummary{Content: sanitize(e.Summary), Type: "text"}
+		}
+		if e.HTML != "" {
+			// encoding/xml escapes the markup ('<', '>', '&', quotes) as
+			// text, as RFC 4287 §3.1.1.2 wants for type="html".
+			xe.Content = &feeds.AtomContent{Content: sanitize(e.HTML), Type: "html"}
 		}
 		for _, c := range e.Categories {
 			xe.Categories = append(xe.Categories, xmlCategory{
