@@ -27,6 +27,10 @@
 #                                                           (per-test files packed in one object)
 #   tar -x of the files layout's output into TMP/out2       (what creating those files costs the disk)
 #
+# and what --copy-raw adds to --per-test=false (the raw archive under the out
+# bucket): the two commands run in turn RUNS times, with the medians, the
+# ratio and the added seconds per run.
+#
 # After --per-test=false it prints the size of the merged report (the
 # <sha>/<product id>/report.json that raw_results_url names, gzip) against
 # `gzip -6` of its decompressed bytes: the ratio must stay <= 1.5.
@@ -178,6 +182,34 @@ merged_size() {
 		"size ratio $(awk -v a="$stored" -v b="$gz6" 'BEGIN { printf "%.2f", a / b }') (budget 1.5)"
 }
 
+# measure_copy ARGS... runs the ingester with ARGS and with ARGS --copy-raw
+# in turn, $RUNS times each, and prints both medians, their ratio and the
+# difference (the copy's cost per run).
+measure_copy() {
+	local plain=() copy=() i w r
+	for ((i = 0; i < RUNS; i++)); do
+		for mode in plain copy; do
+			rm -rf "$tmp/out1" "$tmp/out2"
+			local extra=()
+			[[ $mode == copy ]] && extra=(--copy-raw)
+			if ! $TIME -o "$tmp/time" -f "%e %M" "$ingester" "$@" "${extra[@]}" >"$tmp/copy.out" 2>"$tmp/copy.err"; then
+				echo "process.sh: $ingester failed: $* ${extra[*]}" >&2
+				cat "$tmp/copy.err" "$tmp/time" >&2
+				exit 1
+			fi
+			read -r w r <"$tmp/time"
+			if [[ $mode == copy ]]; then copy+=("$w"); else plain+=("$w"); fi
+		done
+	done
+	local a b
+	a=$(median "${plain[@]}")
+	b=$(median "${copy[@]}")
+	printf '%-40s %8s %13s %8s
+' "  with --copy-raw (in turn with it)" "$b" "-" "-"
+	echo "  --copy-raw: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx the same command without it (%.2f s -> %.2f s), +%.2f s per run", b / a, a, b, b - a }');" \
+		"archive: $(find "$tmp/out1/raw" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }') bytes in $(find "$tmp/out1/raw" -type f | wc -l) files for $(cat "${shards[@]}" | wc -c) bytes in ${#shards[@]} shards"
+}
+
 run_scale() {
 	local scale=$1
 	local dir=$tmp/report-$scale
@@ -224,6 +256,9 @@ run_scale() {
 		fi
 		if [[ $label == per-test=false ]]; then
 			merged_size "$tmp/out1"
+			if "$ingester" process --help 2>&1 | grep -q -- --copy-raw; then
+				measure_copy "${args[@]}"
+			fi
 		fi
 		if [[ -n $baseline ]]; then
 			printf '%-40s %8s %13s %8s %8s\n' "  baseline (run in turn with it)" "$bwall" "$brss" \
