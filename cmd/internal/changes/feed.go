@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"slices"
@@ -298,6 +299,7 @@ func (f *Feed) entry(r *records.Run, dg *diffDigest) feed.Entry {
 		Title:   Title(tr, dg.totals, dg.before),
 		Updated: dg.modTime.UTC(),
 		Summary: summary(dg),
+		HTML:    f.content(r.ID, dg),
 		Links: []feed.Link{
 			{Rel: "alternate", Href: f.cfg.BaseURL + "/" + q, Type: "text/html", Title: "diff page"},
 			{Rel: "alternate", Href: f.cfg.BaseURL + "/api/diff" + q, Type: "application/json", Title: "diff"},
@@ -312,13 +314,33 @@ func (f *Feed) entry(r *records.Run, dg *diffDigest) feed.Entry {
 	return e
 }
 
-// summary is an entry's text: the counts, then the top regressions, newly
-// passing and flaky tests, one per line.
+// summary is an entry's text (atom:summary): the counts.
 func summary(dg *diffDigest) string {
 	t := dg.totals
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %d newly passing, %d flaky; %d added, %d deleted, %d changed tests (vs run %s).\n",
+	return fmt.Sprintf("%s, %d newly passing, %d flaky; %d added, %d deleted, %d changed tests (vs run %s).",
 		plural(t.Regressions, "regression"), t.Improvements, t.Flaky, t.Added, t.Deleted, t.Changed, dg.before)
+}
+
+// content is an entry's HTML (atom:content type="html"): the counts, then
+// a list each of the top regressions, newly passing and flaky tests (apart:
+// not counted in the others), each test linked to its results in the run
+// and in the previous run on the dashboard page. Every name is escaped with
+// html.EscapeString and every link's query with url.QueryEscape, so a
+// test name cannot add markup; an href holds no character reference but
+// &amp; (Python's feedparser cuts an href at a &#34;).
+func (f *Feed) content(after string, dg *diffDigest) string {
+	t := dg.totals
+	runLink := func(run, path, text string) string {
+		q := "?run=" + url.QueryEscape(run)
+		if path != "" {
+			q += "&path=" + url.QueryEscape(path)
+		}
+		return `<a href="` + html.EscapeString(f.cfg.BaseURL+"/"+q) + `">` + html.EscapeString(text) + "</a>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "<p>%s, %d newly passing, %d flaky; %d added, %d deleted, %d changed tests, from run %s to run %s.</p>\n",
+		plural(t.Regressions, "regression"), t.Improvements, t.Flaky, t.Added, t.Deleted, t.Changed,
+		runLink(dg.before, "", dg.before), runLink(after, "", after))
 	for _, l := range []struct {
 		name  string
 		n     int
@@ -328,13 +350,14 @@ func summary(dg *diffDigest) string {
 		if len(l.tests) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s:\n", l.name)
+		fmt.Fprintf(&b, "<p>%s:</p>\n<ul>\n", l.name)
 		for _, p := range l.tests {
-			b.WriteString(p + "\n")
+			fmt.Fprintf(&b, "<li>%s (%s)</li>\n", runLink(after, p, p), runLink(dg.before, p, "before"))
 		}
 		if l.n > len(l.tests) {
-			fmt.Fprintf(&b, "… and %d more\n", l.n-len(l.tests))
+			fmt.Fprintf(&b, "<li>… and %d more</li>\n", l.n-len(l.tests))
 		}
+		b.WriteString("</ul>\n")
 	}
 	return b.String()
 }

@@ -128,8 +128,17 @@ func TestFeed_Stream(t *testing.T) {
 		if want := "chrome 132 [experimental]: 1 regression, 0 newly passing, 1 flaky (vs run " + runID(14) + ")"; e.Title != want {
 			t.Errorf("title %q, want %q", e.Title, want)
 		}
-		if !strings.Contains(e.Summary, "\nRegressions:\n/regress.html\n") || !strings.Contains(e.Summary, "Flaky (not counted as regressions or newly passing):\n/flap.html") {
-			t.Errorf("summary %q: want /regress.html under the regressions, /flap.html apart", e.Summary)
+		if want := "1 regression, 0 newly passing, 1 flaky; 0 added, 0 deleted, 2 changed tests (vs run " + runID(14) + ")."; e.Summary != want {
+			t.Errorf("summary %q, want %q", e.Summary, want)
+		}
+		link := func(run, path string) string {
+			return `<a href="https://dash.test/?run=` + run + `&amp;path=` + strings.ReplaceAll(path, "/", "%2F") + `">`
+		}
+		if want := "<p>Regressions:</p>\n<ul>\n<li>" + link(runID(15), "/regress.html") + "/regress.html</a> (" + link(runID(14), "/regress.html") + "before</a>)</li>\n</ul>\n"; !strings.Contains(e.HTML, want) {
+			t.Errorf("content %q: want /regress.html under the regressions, linked to its results in both runs:\n%s", e.HTML, want)
+		}
+		if want := "<p>Flaky (not counted as regressions or newly passing):</p>\n<ul>\n<li>" + link(runID(15), "/flap.html") + "/flap.html</a>"; !strings.Contains(e.HTML, want) {
+			t.Errorf("content %q: want /flap.html apart, as flaky", e.HTML)
 		}
 		if l := e.Link("alternate"); l != "https://dash.test/?before="+runID(14)+"&after="+runID(15) {
 			t.Errorf("link %q, want the diff page", l)
