@@ -37,7 +37,9 @@ func TestIngester_RawCopies(t *testing.T) {
 		commitRun(t, b, id, tinyReport(i))
 		ids = append(ids, id)
 	}
-	shard := func(id string) string { return filepath.Join(raw, filepath.FromSlash(store.ShardKey(id, "shard-000.json.gz"))) }
+	shard := func(id string) string {
+		return filepath.Join(raw, filepath.FromSlash(store.ShardKey(id, "shard-000.json.gz")))
+	}
 	original := map[string][]byte{}
 	for _, id := range ids {
 		p, err := os.ReadFile(shard(id))
