@@ -86,6 +86,14 @@ forbid() { # forbid PKG PATTERN REASON
     fail=1
   fi
 }
+only() { # only PKG PATTERN REASON: PKG imports no package of the module but those PATTERN matches
+  local bad
+  bad=$(imports_of "$1" | grep -vE "$2" || true)
+  if [ -n "$bad" ]; then
+    echo "$1 imports $(echo $bad): $3" >&2
+    fail=1
+  fi
+}
 for pkg in report feed store; do
   for p in $(go list ./$pkg/...); do
     forbid "$p" "^$mod/(cmd|internal)(/|\$)|^$mod/($(echo report feed store | tr ' ' '\n' | grep -vx $pkg | paste -sd'|'))(/|\$)" \
@@ -97,6 +105,12 @@ done
 for pkg in records pack chart lease diff; do
   forbid "./cmd/internal/$pkg" "^$mod/cmd/" "cmd/internal/$pkg is a leaf"
 done
+only ./cmd/internal/diff "^$mod/report\$" "cmd/internal/diff imports report only"
+# changes wires diff into the ingester: of the module it imports diff,
+# records, report, store and feed only, never poll, process, status,
+# dashboard or ingester (process, poll and dashboard import it).
+only ./cmd/internal/changes "^$mod/(cmd/internal/(diff|records)|report|store|feed)\$" \
+  "cmd/internal/changes may import only diff, records, report, store and feed"
 # What serves the out bucket never polls or processes; the dashboard reads
 # the status index through its own interface.
 for pkg in status dashboard; do
