@@ -285,13 +285,18 @@ func gzipETag(etag string) string {
 // acceptsGzip reports whether Accept-Encoding (RFC 9110 §12.5.3) accepts
 // gzip: "gzip" or "x-gzip" with q > 0, or else "*" with q > 0.
 func acceptsGzip(h http.Header) bool {
+	// Without allocating: it runs on every request.
 	gzipQ, starQ := -1.0, -1.0
-	for _, v := range h.Values("Accept-Encoding") {
-		for _, part := range strings.Split(v, ",") {
+	for _, v := range h["Accept-Encoding"] {
+		for more := true; more; {
+			var part string
+			part, v, more = strings.Cut(v, ",")
 			coding, params, _ := strings.Cut(part, ";")
-			coding = strings.ToLower(strings.TrimSpace(coding))
+			coding = strings.TrimSpace(coding)
 			q := 1.0
-			for _, p := range strings.Split(params, ";") {
+			for params != "" {
+				var p string
+				p, params, _ = strings.Cut(params, ";")
 				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
 					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
@@ -301,10 +306,10 @@ func acceptsGzip(h http.Header) bool {
 					}
 				}
 			}
-			switch coding {
-			case "gzip", "x-gzip":
+			switch {
+			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
 				gzipQ = max(gzipQ, q)
-			case "*":
+			case coding == "*":
 				starQ = max(starQ, q)
 			}
 		}

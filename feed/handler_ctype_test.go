@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -65,6 +66,11 @@ func TestServe_ContentType(t *testing.T) {
 		{"gzip q=0.0 with star", doc, "GET", map[string]string{"Accept-Encoding": "*, gzip; q=0.0"}, 200, etag, false},
 		{"star q=0", doc, "GET", map[string]string{"Accept-Encoding": "*;q=0"}, 200, etag, false},
 		{"star", doc, "GET", map[string]string{"Accept-Encoding": "identity, *"}, 200, gzETag, true},
+		{"gzip in capitals, with q", doc, "GET", map[string]string{"Accept-Encoding": "br;q=1.0, GZIP ; q=0.5"}, 200, gzETag, true},
+		{"x-gzip", doc, "GET", map[string]string{"Accept-Encoding": "x-gzip"}, 200, gzETag, true},
+		{"gzip q=0 beats star", doc, "GET", map[string]string{"Accept-Encoding": "gzip;q=0, *"}, 200, etag, false},
+		{"bad q", doc, "GET", map[string]string{"Accept-Encoding": "gzip;q=x"}, 200, etag, false},
+		{"gzip-like coding", doc, "GET", map[string]string{"Accept-Encoding": "gzipx, xgzip"}, 200, etag, false},
 		{"small body not compressed", small, "GET", map[string]string{"Accept-Encoding": "gzip"}, 200, smallETag, false},
 		{"small body If-None-Match", small, "GET", map[string]string{"Accept-Encoding": "gzip", "If-None-Match": smallETag}, 304, smallETag, false},
 	}
@@ -183,4 +189,49 @@ func ExampleServe() {
 	feed.Serve(rec, req, doc)
 	fmt.Println(rec.Code, rec.Header().Get("ETag") == feed.ETag(doc.Body))
 	// Output: 304 true
+}
+
+// headerWriter is an http.ResponseWriter that keeps the header and drops
+// the rest.
+type headerWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *headerWriter) Header() http.Header         { return w.h }
+func (w *headerWriter) WriteHeader(code int)        { w.code = code }
+func (w *headerWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestServe_NoAllocs checks that serving a Document costs no allocation
+// once it was first served: 200 and 304, plain and gzip.
+func TestServe_NoAllocs(t *testing.T) {
+	doc := &feed.Document{Body: jsonBody(4000), CacheControl: "public, max-age=1"}
+	etag := feed.ETag(doc.Body)
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"200", nil, 200},
+		{"200 gzip", map[string]string{"Accept-Encoding": "gzip, deflate, br, zstd"}, 200},
+		{"304", map[string]string{"If-None-Match": etag}, 304},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/feed.atom", nil)
+			for k, v := range tc.header {
+				r.Header.Set(k, v)
+			}
+			w := &headerWriter{h: http.Header{}}
+			feed.Serve(w, r, doc)
+			if w.code != tc.want {
+				t.Fatalf("got %d, want %d", w.code, tc.want)
+			}
+			if n := testing.AllocsPerRun(100, func() {
+				clear(w.h)
+				feed.Serve(w, r, doc)
+			}); n != 0 {
+				t.Errorf("got %v allocations per request, want 0", n)
+			}
+		})
+	}
 }

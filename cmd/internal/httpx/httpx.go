@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,13 +59,38 @@ func CheckBaseURL(u string) error {
 // code in requests and timing them by pattern in latency. Server.Route is
 // the usual way; Route is for servers not yet built on NewServer.
 func Route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) {
+	// The route's series are looked up once (by code, on the code's first
+	// request), not per request: a lookup hashes the label values.
+	rm := &routeMetrics{pattern: pattern, requests: requests, latency: latency.WithLabelValues(pattern)}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(sw, r)
-		requests.WithLabelValues(pattern, strconv.Itoa(sw.code)).Inc()
-		latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+		rm.counter(sw.code).Inc()
+		rm.latency.Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeMetrics holds one route's series of RequestMetrics.
+type routeMetrics struct {
+	pattern  string
+	requests *prometheus.CounterVec
+	latency  prometheus.Observer
+	codes    [500]atomic.Pointer[prometheus.Counter] // by code - 100, for 100..599
+}
+
+// counter returns the route's request counter of code.
+func (m *routeMetrics) counter(code int) prometheus.Counter {
+	if code < 100 || code > 599 {
+		return m.requests.WithLabelValues(m.pattern, strconv.Itoa(code))
+	}
+	slot := &m.codes[code-100]
+	if c := slot.Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues(m.pattern, strconv.Itoa(code))
+	slot.Store(&c)
+	return c
 }
 
 type codeRecorder struct {

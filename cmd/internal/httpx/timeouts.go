@@ -103,8 +103,13 @@ const writeChunk = 64 << 10
 // net/http's own view of the body is unchanged.
 func (t Timeouts) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := &progress{t: t, rc: http.NewResponseController(w), conn: connOf(r.Context())}
-		pw := &progressWriter{ResponseWriter: w, p: p}
+		// One allocation per request for both.
+		st := &struct {
+			p  progress
+			pw progressWriter
+		}{p: progress{t: t, rc: *http.NewResponseController(w), conn: connOf(r.Context())}}
+		p, pw := &st.p, &st.pw
+		*pw = progressWriter{ResponseWriter: w, p: p}
 		r2 := r
 		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 			p.hasBody = true
@@ -144,7 +149,7 @@ func (t Timeouts) handler(h http.Handler) http.Handler {
 // progress is the state of one request under Timeouts.
 type progress struct {
 	t        Timeouts
-	rc       *http.ResponseController
+	rc       http.ResponseController // of the server's writer
 	hasBody  bool
 	bodyDone atomic.Bool // the body was read to its end or closed
 	// writeFailed: a write of the answer failed (timed out, or the
