@@ -92,26 +92,83 @@ const maxManifestWait = 4
 func (ix *index) archivedLocked() int64 { return ix.last / ix.pageSize * ix.pageSize }
 
 // load reads the log's tail: the last sequence number and the runs of the
-// window (the page being filled, and the newest entries runs). It does not
-// read older manifests.
-func (ix *index) load(ctx context.Context) error {
+// window (the page being filled, and the newest entries runs), from the
+// stored copy of the window (store.Window) as far as it covers them. It
+// does not read older manifests. It reports whether the copy covered them
+// all (there is no need to store it again).
+func (ix *index) load(ctx context.Context) (bool, error) {
 	last, err := ix.b.LastLogSeq(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	first := max(min(last/ix.pageSize*ix.pageSize, last-ix.entries)+1, 1)
-	// Reading an entry commits it (readRun): a crash between a log append
-	// and its marker is repaired by whoever reads the entry first, and a
-	// run appended again is void.
-	runs, err := ix.readRuns(ctx, first, last)
+	runs, fromLog, err := ix.readTail(ctx, first, last)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.addLocked(runs)
 	ix.last = max(ix.last, last)
-	return nil
+	return fromLog == 0, nil
+}
+
+// readTail reads log entries first..last (first ≤ last+1), void ones
+// included, taking from the stored copy of the window the entries it
+// covers and reading the others from the log: those after the copy's last
+// entry (appended since it was stored: a stale copy never hides a run) and
+// those before its first. A copy that is missing, invalid, or that covers
+// entries the log does not hold (not this log's), is not used. It returns
+// how many entries it read from the log.
+func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, int64, error) {
+	w, err := ix.b.ReadWindow(ctx)
+	switch {
+	case store.IsTemporary(err) || errors.Is(err, context.Canceled):
+		return nil, 0, fmt.Errorf("read the window's copy: %w", err)
+	case err != nil && !store.IsNotFound(err):
+		ix.log.Warn("the stored copy of the feed's window is unreadable; reading the log", "err", err)
+	}
+	if err != nil || w.Last > last || w.Last < first {
+		// Reading an entry commits it (readRun): a crash between a log
+		// append and its marker is repaired by whoever reads the entry
+		// first, and a run appended again is void.
+		runs, err := ix.readRuns(ctx, first, last)
+		return runs, max(last-first+1, 0), err
+	}
+	lo := max(first, w.First) // the copy covers lo..w.Last
+	before, err := ix.readRuns(ctx, first, lo-1)
+	if err != nil {
+		return nil, 0, err
+	}
+	after, err := ix.readRuns(ctx, w.Last+1, last)
+	if err != nil {
+		return nil, 0, err
+	}
+	runs := before
+	for _, e := range w.Runs {
+		if e.Seq >= lo {
+			runs = append(runs, newRun(e.Seq, e.Manifest))
+		}
+	}
+	return append(runs, after...), int64(len(before) + len(after)), nil
+}
+
+// windowCopy returns what store.Window keeps of the window, and the
+// version it is of; nil when the window is empty.
+func (ix *index) windowCopy() (*store.Window, int64) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if len(ix.window) == 0 {
+		return nil, ix.version
+	}
+	// The window holds every run that counts from its first one to the
+	// log's last entry read (addLocked takes entries in order, and drops
+	// the oldest only).
+	w := &store.Window{Version: 1, First: ix.window[0].seq, Last: ix.last, Runs: make([]store.WindowEntry, len(ix.window))}
+	for i, r := range ix.window {
+		w.Runs[i] = store.WindowEntry{Seq: r.seq, Manifest: r.m}
+	}
+	return w, ix.version
 }
 
 // readRuns reads log entries from..to and their manifests, concurrently.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/httpx"
@@ -123,17 +124,56 @@ type Server struct {
 
 	docMu   sync.Mutex
 	subs    map[string]*cachedDoc // subscription documents by filter query
+	feedDoc cachedDoc             // the unfiltered one, not in subs
 	archive map[string]*feed.Document
 	archLRU []string
 
 	pages runPages // the runs' web pages (runpage.go)
+
+	winMu      sync.Mutex // one store of the window's copy at a time
+	winSaved   int64      // index version of the copy last stored (-1: none)
+	winSavedAt time.Time
+}
+
+// windowSaveInterval is the shortest time between two stores of the
+// window's copy (store.Window) while runs are being published: a restart
+// reads from the log the entries appended since.
+const windowSaveInterval = 5 * time.Second
+
+// saveWindow stores the copy of the window (store.Window) if the window
+// changed since it was last stored, and, unless now is set, if that was
+// windowSaveInterval ago at least. A failure is logged: the copy only
+// speeds restarts up.
+func (s *Server) saveWindow(ctx context.Context, now bool) {
+	s.winMu.Lock()
+	defer s.winMu.Unlock()
+	if !now && time.Since(s.winSavedAt) < windowSaveInterval {
+		return
+	}
+	w, version := s.idx.windowCopy()
+	if w == nil || version == s.winSaved {
+		return
+	}
+	if err := s.bucket.WriteWindow(ctx, w); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("the copy of the feed's window was not stored; restarts read the log instead", "err", err)
+		}
+		return
+	}
+	s.winSaved, s.winSavedAt = version, time.Now()
 }
 
 // cachedDoc is a subscription document of one filter. Its mutex is held
 // while it is rendered, so that the requests that find it stale wait for
-// one rendering instead of each rendering it.
+// one rendering instead of each rendering it; a request that finds it
+// current takes no lock.
 type cachedDoc struct {
-	mu      sync.Mutex
+	mu  sync.Mutex
+	cur atomic.Pointer[renderedDoc]
+}
+
+// renderedDoc is a document rendered at an index version.
+type renderedDoc struct {
 	version int64
 	doc     *feed.Document
 }
@@ -192,12 +232,13 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 	cfg.StatusURL = strings.TrimRight(cfg.StatusURL, "/")
 	s := &Server{
 		cfg: cfg, log: log, http: hs, bucket: b, ln: ln,
-		idx:     newIndex(b, cfg.PageSize, cfg.FeedEntries),
-		rd:      &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
-		m:       newMetrics(hs.Registry),
-		notify:  newNotifier(cfg.Notify, cfg.NotifyToken, log),
-		subs:    map[string]*cachedDoc{},
-		archive: map[string]*feed.Document{},
+		idx:      newIndex(b, cfg.PageSize, cfg.FeedEntries),
+		rd:       &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
+		m:        newMetrics(hs.Registry),
+		notify:   newNotifier(cfg.Notify, cfg.NotifyToken, log),
+		subs:     map[string]*cachedDoc{},
+		archive:  map[string]*feed.Document{},
+		winSaved: -1,
 	}
 	s.instrument(hs.Registry) // manifest checks: log and publisher_manifests_rejected_total
 	if s.up, err = newUploader(s); err != nil {
@@ -205,9 +246,13 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 		return nil, err
 	}
 	start := time.Now()
-	if err := s.idx.load(ctx); err != nil {
+	current, err := s.idx.load(ctx)
+	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("serve: read publication log: %w", err)
+	}
+	if current {
+		_, s.winSaved = s.idx.windowCopy()
 	}
 	s.log.Info("publication log loaded", "runs", s.idx.count(), "duration", time.Since(start).Round(time.Millisecond))
 	s.routes()
@@ -251,6 +296,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("publisher serving", "addr", s.ln.Addr().String(), "base_url", s.cfg.BaseURL, "bucket", s.bucket.URL(), "runs", s.idx.count())
 
 	go s.notify.run(ctx)
+	// Render the subscription document now, while the first reader is
+	// on its way: it waits for this rendering rather than starting one.
+	go s.subscription(ctx, filter{})
 	// The first quick scan runs while the server already answers from the
 	// log's tail: start-up costs the same at 100 runs and at 100,000.
 	if err := s.Scan(ctx, false); err != nil && ctx.Err() == nil {
@@ -278,7 +326,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return served(<-errc) // after the graceful shutdown
+			err := served(<-errc) // after the graceful shutdown
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownSave)
+			s.saveWindow(sctx, true) // the next start reads it
+			cancel()
+			return err
 		case err := <-errc:
 			return served(err)
 		case <-full:
@@ -324,8 +376,12 @@ func (s *Server) Scan(ctx context.Context, full bool) error {
 	s.m.scanDuration.WithLabelValues(kind).Observe(d.Seconds())
 	s.m.lastScan.WithLabelValues(kind).SetToCurrentTime()
 	s.m.runs.Set(float64(s.idx.count()))
+	s.saveWindow(ctx, false)
 	return nil
 }
+
+// shutdownSave bounds the store of the window's copy at shutdown.
+const shutdownSave = 2 * time.Second
 
 // scanDays publishes the new committed runs of days. Runs whose ids are
 // older than probeAfter are not probed: a quick scan leaves the folders of
@@ -386,21 +442,27 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 // subscription returns the subscription document of filter f, rendered
 // again only when the index changed since it was last rendered.
 func (s *Server) subscription(ctx context.Context, f filter) (*feed.Document, error) {
-	q := f.query()
-	s.docMu.Lock()
-	c := s.subs[q]
-	if c == nil {
-		if len(s.subs) >= 1024 {
-			clear(s.subs)
+	c := &s.feedDoc
+	if !f.empty() {
+		q := f.query()
+		s.docMu.Lock()
+		c = s.subs[q]
+		if c == nil {
+			if len(s.subs) >= 1024 {
+				clear(s.subs)
+			}
+			c = &cachedDoc{}
+			s.subs[q] = c
 		}
-		c = &cachedDoc{version: -1}
-		s.subs[q] = c
+		s.docMu.Unlock()
 	}
-	s.docMu.Unlock()
+	if d := c.cur.Load(); d != nil && d.version == s.idx.currentVersion() {
+		return d.doc, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.doc != nil && c.version == s.idx.currentVersion() {
-		return c.doc, nil
+	if d := c.cur.Load(); d != nil && d.version == s.idx.currentVersion() {
+		return d.doc, nil // rendered while this request waited
 	}
 	runs, pages, version, err := s.idx.latest(ctx, f.match, filterLookBack*int64(s.cfg.FeedEntries))
 	if err != nil {
@@ -410,7 +472,7 @@ func (s *Server) subscription(ctx context.Context, f filter) (*feed.Document, er
 	if err != nil {
 		return nil, err
 	}
-	c.version, c.doc = version, doc
+	c.cur.Store(&renderedDoc{version: version, doc: doc})
 	return doc, nil
 }
 

@@ -2,8 +2,11 @@ package publisher
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,10 +107,20 @@ func TestIndex_Latest(t *testing.T) {
 				}
 			}
 			restarted := newIndex(b, tt.pageSize, tt.entries)
-			if err := restarted.load(ctx); err != nil {
+			if _, err := restarted.load(ctx); err != nil {
 				t.Fatal(err)
 			}
 			check(restarted, int64(tt.runs), "restarted")
+			// Again, from the window's copy.
+			w, _ := restarted.windowCopy()
+			if err := b.WriteWindow(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			fromCopy := newIndex(b, tt.pageSize, tt.entries)
+			if current, err := fromCopy.load(ctx); err != nil || !current {
+				t.Fatalf("load from the window's copy: current %v, err %v; want true, nil", current, err)
+			}
+			check(fromCopy, int64(tt.runs), "restarted from the window's copy")
 		})
 	}
 }
@@ -169,4 +182,101 @@ func BenchmarkSubscription(b *testing.B) {
 			})
 		}
 	}
+}
+
+// logReads counts, through store.WithFaults, the reads of log entries and
+// of manifests.
+type logReads struct{ entries, manifests atomic.Int64 }
+
+func (c *logReads) fault(op, key string) error {
+	switch {
+	case op != "read":
+	case strings.HasPrefix(key, "feed/log/"):
+		c.entries.Add(1)
+	case strings.HasSuffix(key, "/"+store.ManifestName):
+		c.manifests.Add(1)
+	}
+	return nil
+}
+
+// TestIndex_WindowCopy checks a restart from the stored copy of the window
+// (store.Window): it reads no log entry or manifest when the copy is
+// current; it reads from the log exactly the entries appended after a
+// stale copy, so that the copy never hides a run; and it ignores a copy
+// that is not of this log.
+func TestIndex_WindowCopy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var reads logReads
+	b, err := store.Open(ctx, "mem://", store.WithFaults(reads.fault))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const pageSize, entries = 10, 8
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	ix := newIndex(b, pageSize, entries)
+	publish := func(i int) {
+		t.Helper()
+		id := store.NewRunID(t0.Add(time.Duration(i) * time.Second))
+		m := &store.Manifest{Version: 1, RunID: id, Uploaded: t0, Product: "firefox", BrowserVersion: "1", OS: "linux",
+			Revision: fmt.Sprintf("%040x", i), Shards: []store.Shard{{Name: "s.json.gz", Size: 1}}}
+		if err := b.PutManifest(ctx, id, m); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := ix.publish(ctx, m); err != nil || !ok {
+			t.Fatalf("publish %d: %v, %v", i, ok, err)
+		}
+	}
+	// restart loads a new index and checks that it holds the same runs,
+	// with the same manifests, as ix, having read wantEntries log entries.
+	restart := func(name string, wantCurrent bool, wantEntries int64) {
+		t.Helper()
+		reads.entries.Store(0)
+		reads.manifests.Store(0)
+		re := newIndex(b, pageSize, entries)
+		current, err := re.load(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if current != wantCurrent {
+			t.Errorf("%s: load reports the copy current: %v, want %v", name, current, wantCurrent)
+		}
+		if got := reads.entries.Load(); got != wantEntries {
+			t.Errorf("%s: %d log entries read, want %d", name, got, wantEntries)
+		}
+		if got := reads.manifests.Load(); got != wantEntries {
+			t.Errorf("%s: %d manifests read, want %d", name, got, wantEntries)
+		}
+		got, _ := re.windowCopy()
+		want, _ := ix.windowCopy()
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Errorf("%s: window after restart\n%s\nwant\n%s", name, gj, wj)
+		}
+		if re.count() != ix.count() {
+			t.Errorf("%s: count %d, want %d", name, re.count(), ix.count())
+		}
+	}
+	for i := range 25 {
+		publish(i)
+	}
+	restart("no copy", false, 25-(min(20, 25-entries)))
+	w, _ := ix.windowCopy()
+	if err := b.WriteWindow(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	restart("current copy", true, 0)
+	for i := 25; i < 28; i++ {
+		publish(i)
+	}
+	restart("stale copy", false, 3)
+	// A copy ahead of the log (of another bucket's log, say) is not used.
+	ahead := *w
+	ahead.Last += 100
+	if err := b.WriteWindow(ctx, &ahead); err != nil {
+		t.Fatal(err)
+	}
+	restart("copy ahead of the log", false, 28-min(20, 28-entries))
 }
