@@ -14,6 +14,12 @@
 #      304 (If-None-Match), /archive/1.atom 200 and 304, and the gzip
 #      representation (Accept-Encoding: gzip; nginx: gzip_static with a
 #      precompressed copy). Targets: publisher/nginx >= 0.5, gzip >= 0.8.
+#      nginx runs one worker per core, as the publisher's Go runtime runs
+#      one P per core; wrk shares the same cores. The gzip case also runs
+#      against bench/barehttp, a bare net/http handler writing the
+#      publisher's gzip bytes (same headers, one Write, TCP_CORK): the most
+#      a net/http server does here, printed as bare/nginx and
+#      publisher/bare.
 #
 # With BASELINE (a git revision) or BASELINE_PUBLISHER (a binary), a second
 # publisher is measured side by side on the same bucket: its restarts
@@ -106,12 +112,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wptfeed-feedbench.XXXXXX")
 pub_pid=
 base_pid=
 nginx_pid=
+bare_pid=
 worktree=
 cleanup() {
 	local rc=$?
 	[[ -n $pub_pid ]] && kill "$pub_pid" 2>/dev/null && wait "$pub_pid" 2>/dev/null
 	[[ -n $base_pid ]] && kill "$base_pid" 2>/dev/null && wait "$base_pid" 2>/dev/null
 	[[ -n $nginx_pid ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+	[[ -n $bare_pid ]] && kill "$bare_pid" 2>/dev/null && wait "$bare_pid" 2>/dev/null
 	[[ -n $worktree ]] && git worktree remove --force "$worktree" 2>/dev/null
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "kept $tmp${bucket_extra:+ and $bucket_extra}" >&2
@@ -238,6 +246,7 @@ else
 	go build -o "$publisher" ./cmd/publisher 2>"$tmp/build.log" || { cat "$tmp/build.log" >&2; die "go build ./cmd/publisher failed"; }
 fi
 go build -o "$tmp/fillruns" ./bench/fillruns 2>"$tmp/build.log" || { cat "$tmp/build.log" >&2; die "go build ./bench/fillruns failed"; }
+go build -o "$tmp/barehttp" ./bench/barehttp 2>"$tmp/build.log" || { cat "$tmp/build.log" >&2; die "go build ./bench/barehttp failed"; }
 baseline=
 baseline_name=
 if [[ -n ${BASELINE:-} ]]; then
@@ -447,7 +456,7 @@ nginx_port=$(free_port "$pub_port")
 while [[ $nginx_port == "$base_port" ]]; do nginx_port=$(free_port "$pub_port"); done
 NGX=http://$HOST:$nginx_port
 cat >"$tmp/nginx/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes $(nproc);
 daemon off;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log warn;
@@ -503,7 +512,21 @@ for u in "${gzurls[@]}"; do
 	enc=$(curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip' "$u" | header Content-Encoding /dev/stdin)
 	[[ $enc == gzip ]] || die "$u with Accept-Encoding: gzip is not gzip-encoded"
 done
-gz_bytes=$(curl -s -H 'Accept-Encoding: gzip' "$PUB/feed.atom" | wc -c)
+curl -s -H 'Accept-Encoding: gzip' -o "$tmp/pub-feed.atom.gz" "$PUB/feed.atom"
+gz_bytes=$(wc -c <"$tmp/pub-feed.atom.gz")
+# A bare net/http handler writing the publisher's gzip bytes: the most a
+# net/http server does here (bench/barehttp).
+bare_port=$(free_port "$pub_port")
+while [[ $bare_port == "$base_port" || $bare_port == "$nginx_port" ]]; do bare_port=$(free_port "$pub_port"); done
+BARE=http://$HOST:$bare_port
+"$tmp/barehttp" -addr "$HOST:$bare_port" -file "$tmp/pub-feed.atom.gz" 2>"$tmp/barehttp.log" &
+bare_pid=$!
+for ((i = 0; i < 500; i++)); do
+	[[ $(http_code "$BARE/feed.atom") == 200 ]] && break
+	kill -0 "$bare_pid" 2>/dev/null || { cat "$tmp/barehttp.log" >&2; die "barehttp exited"; }
+	sleep 0.01
+done
+cmp -s "$tmp/pub-feed.atom.gz" <(curl -s -H 'Accept-Encoding: gzip' "$BARE/feed.atom") || die "barehttp serves a different body"
 ngx_gz_bytes=$(wc -c <"$www/feed.atom.gz")
 
 declare -A RPS P99 NOTE
@@ -543,6 +566,7 @@ fi
 cases 200 "$PUB/feed.atom" "$BASE/feed.atom" "$NGX/feed.atom" "" "" ""
 cases 304 "$PUB/feed.atom" "$BASE/feed.atom" "$NGX/feed.atom" "$pub_etag" "$base_etag" "$ngx_etag"
 cases gz "$PUB/feed.atom" "$BASE/feed.atom" "$NGX/feed.atom" "" "" "" -H 'Accept-Encoding: gzip'
+bench bare_gz "$BARE/feed.atom" -H 'Accept-Encoding: gzip'
 cases arch_200 "$PUB/archive/1.atom" "$BASE/archive/1.atom" "$NGX/archive-1.atom" "" "" ""
 cases arch_304 "$PUB/archive/1.atom" "$BASE/archive/1.atom" "$NGX/archive-1.atom" "$arch_etag" "$base_arch_etag" "$ngx_arch_etag"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -552,6 +576,9 @@ qcount=$(metric 'publisher_scan_duration_seconds_count{kind="quick"}')
 quick_ms=$(awk -v s="${qsum:-0}" -v c="${qcount:-0}" 'BEGIN { if (c > 0) printf "%.1f", 1000 * s / c; else print "-" }')
 
 kill "$nginx_pid" 2>/dev/null || true
+kill "$bare_pid" 2>/dev/null || true
+wait "$bare_pid" 2>/dev/null || true
+bare_pid=
 wait "$nginx_pid" 2>/dev/null || true
 nginx_pid=
 stop_publisher
@@ -612,6 +639,8 @@ row() { # label key target
 row "/feed.atom 200" 200 0.5
 row "/feed.atom 304 If-None-Match" 304 0.5
 row "/feed.atom 200 gzip" gz 0.8
+printf '%-34s %10s %10s  bare/nginx %s, publisher/bare %s\n' "  bare net/http, same gzip bytes" "${RPS[bare_gz]}" "${RPS[ngx_gz]}" \
+	"$(ratio "${RPS[bare_gz]}" "${RPS[ngx_gz]}")" "$(ratio "${RPS[pub_gz]}" "${RPS[bare_gz]}")"
 row "/archive/1.atom 200" arch_200 0.5
 row "/archive/1.atom 304 If-None-Match" arch_304 0.5
 for k in "${!NOTE[@]}"; do
