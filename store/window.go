@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // The publisher keeps a copy of the newest entries of the publication log
@@ -31,6 +32,21 @@ type Window struct {
 	First   int64         `json:"first"`
 	Last    int64         `json:"last"`
 	Runs    []WindowEntry `json:"runs"`
+	// Doc is the subscription document the publisher rendered from these
+	// runs, if it kept it: a publisher whose rendering is the same
+	// (WindowDoc.Key) serves it after a restart without rendering it.
+	Doc *WindowDoc `json:"doc,omitempty"`
+}
+
+// WindowDoc is a rendered subscription document.
+type WindowDoc struct {
+	// Key names what the rendering depends on besides the runs (the
+	// publisher's configuration and build); opaque to the store.
+	Key          string    `json:"key"`
+	ETag         string    `json:"etag"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+	CacheControl string    `json:"cache_control,omitempty"`
+	Body         []byte    `json:"body"`
 }
 
 // WindowEntry is one entry of a Window.
@@ -52,6 +68,9 @@ func (w *Window) check() error {
 			return fmt.Errorf("store: %s: entry %d out of order, out of %d..%d, or without a valid manifest: %w", windowKey, e.Seq, w.First, w.Last, ErrInvalid)
 		}
 		prev = e.Seq
+	}
+	if d := w.Doc; d != nil && (d.Key == "" || d.ETag == "" || len(d.Body) == 0) {
+		return fmt.Errorf("store: %s: document without a key, an entity tag or a body: %w", windowKey, ErrInvalid)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ func TestStore_Window(t *testing.T) {
 			Labels: []string{"a"}, Shards: []Shard{{Name: "s.json.gz", Size: 3}}}
 	}
 	a, c := "20261127T100000Z-a", "20261127T100001Z-c"
-	w := &Window{Version: 1, First: 3, Last: 6, Runs: []WindowEntry{{Seq: 3, Manifest: m(a)}, {Seq: 5, Manifest: m(c)}}}
+	w := &Window{Version: 1, First: 3, Last: 6, Runs: []WindowEntry{{Seq: 3, Manifest: m(a)}, {Seq: 5, Manifest: m(c)}},
+		Doc: &WindowDoc{Key: "k", ETag: `"e"`, LastModified: time.Date(2026, 11, 27, 10, 0, 1, 0, time.UTC), CacheControl: "public", Body: []byte("<feed/>")}}
 	if err := b.WriteWindow(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,9 @@ func TestStore_Window(t *testing.T) {
 		{"repeated", Window{Version: 1, First: 3, Last: 6, Runs: []WindowEntry{{Seq: 4, Manifest: m(a)}, {Seq: 4, Manifest: m(c)}}}},
 		{"no manifest", Window{Version: 1, First: 3, Last: 6, Runs: []WindowEntry{{Seq: 4}}}},
 		{"bad run id", Window{Version: 1, First: 3, Last: 6, Runs: []WindowEntry{{Seq: 4, Manifest: m("../x")}}}},
+		{"document without key", Window{Version: 1, First: 3, Last: 6, Doc: &WindowDoc{ETag: `"e"`, Body: []byte("x")}}},
+		{"document without body", Window{Version: 1, First: 3, Last: 6, Doc: &WindowDoc{Key: "k", ETag: `"e"`}}},
+		{"document without etag", Window{Version: 1, First: 3, Last: 6, Doc: &WindowDoc{Key: "k", Body: []byte("x")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := b.WriteWindow(ctx, &tc.w); !errors.Is(err, ErrInvalid) {

@@ -94,23 +94,26 @@ func (ix *index) archivedLocked() int64 { return ix.last / ix.pageSize * ix.page
 // load reads the log's tail: the last sequence number and the runs of the
 // window (the page being filled, and the newest entries runs), from the
 // stored copy of the window (store.Window) as far as it covers them. It
-// does not read older manifests. It reports whether the copy covered them
-// all (there is no need to store it again).
-func (ix *index) load(ctx context.Context) (bool, error) {
+// does not read older manifests. It returns the copy when it covered them
+// all (it is current: there is no need to store it again), else nil.
+func (ix *index) load(ctx context.Context) (*store.Window, error) {
 	last, err := ix.b.LastLogSeq(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	first := max(min(last/ix.pageSize*ix.pageSize, last-ix.entries)+1, 1)
-	runs, fromLog, err := ix.readTail(ctx, first, last)
+	runs, w, fromLog, err := ix.readTail(ctx, first, last)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.addLocked(runs)
 	ix.last = max(ix.last, last)
-	return fromLog == 0, nil
+	if fromLog > 0 || w == nil || len(ix.window) == 0 || ix.window[0].seq != w.First || w.Last != ix.last {
+		return nil, nil
+	}
+	return w, nil
 }
 
 // readTail reads log entries first..last (first ≤ last+1), void ones
@@ -119,12 +122,13 @@ func (ix *index) load(ctx context.Context) (bool, error) {
 // entry (appended since it was stored: a stale copy never hides a run) and
 // those before its first. A copy that is missing, invalid, or that covers
 // entries the log does not hold (not this log's), is not used. It returns
-// how many entries it read from the log.
-func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, int64, error) {
+// the copy it used (nil if none) and how many entries it read from the
+// log.
+func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, *store.Window, int64, error) {
 	w, err := ix.b.ReadWindow(ctx)
 	switch {
 	case store.IsTemporary(err) || errors.Is(err, context.Canceled):
-		return nil, 0, fmt.Errorf("read the window's copy: %w", err)
+		return nil, nil, 0, fmt.Errorf("read the window's copy: %w", err)
 	case err != nil && !store.IsNotFound(err):
 		ix.log.Warn("the stored copy of the feed's window is unreadable; reading the log", "err", err)
 	}
@@ -133,16 +137,16 @@ func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, int64
 		// append and its marker is repaired by whoever reads the entry
 		// first, and a run appended again is void.
 		runs, err := ix.readRuns(ctx, first, last)
-		return runs, max(last-first+1, 0), err
+		return runs, nil, max(last-first+1, 0), err
 	}
 	lo := max(first, w.First) // the copy covers lo..w.Last
 	before, err := ix.readRuns(ctx, first, lo-1)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	after, err := ix.readRuns(ctx, w.Last+1, last)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	runs := before
 	for _, e := range w.Runs {
@@ -150,7 +154,7 @@ func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, int64
 			runs = append(runs, newRun(e.Seq, e.Manifest))
 		}
 	}
-	return append(runs, after...), int64(len(before) + len(after)), nil
+	return append(runs, after...), w, int64(len(before) + len(after)), nil
 }
 
 // windowCopy returns what store.Window keeps of the window, and the

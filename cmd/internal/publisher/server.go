@@ -2,11 +2,15 @@ package publisher
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,7 +137,39 @@ type Server struct {
 	winMu      sync.Mutex // one store of the window's copy at a time
 	winSaved   int64      // index version of the copy last stored (-1: none)
 	winSavedAt time.Time
+	// docKey names what the subscription document depends on besides the
+	// runs (renderingKey); "" keeps it out of the window's copy.
+	docKey string
 }
+
+// renderingKey names what the unfiltered subscription document depends on
+// besides the runs: the renderer's configuration and the build (its
+// module versions and VCS revision, and the executable's size and
+// modification time, which tell apart builds of a modified work tree). A
+// document stored with the window's copy under another key is rendered
+// again. It returns "" when the build cannot be told apart.
+func renderingKey(cfg ServerConfig) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %d %s %d %d\n%d %d\n%s", cfg.BaseURL, cfg.Author, cfg.PageSize, cfg.ScanInterval, cfg.FeedEntries,
+		feedDocVersion, fi.Size(), fi.ModTime().UnixNano(), bi)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// feedDocVersion is part of renderingKey: bump it when the rendering
+// changes in a way the build information would not show.
+const feedDocVersion = 1
 
 // windowSaveInterval is the shortest time between two stores of the
 // window's copy (store.Window) while runs are being published: a restart
@@ -153,6 +189,18 @@ func (s *Server) saveWindow(ctx context.Context, now bool) {
 	w, version := s.idx.windowCopy()
 	if w == nil || version == s.winSaved {
 		return
+	}
+	if s.docKey != "" {
+		// The subscription document of these runs goes with them (the
+		// next reader would have it rendered anyway).
+		_, _ = s.subscription(ctx, filter{})
+		if d := s.feedDoc.cur.Load(); d != nil && d.version == version {
+			etag := d.doc.ETag
+			if etag == "" {
+				etag = feed.ETag(d.doc.Body)
+			}
+			w.Doc = &store.WindowDoc{Key: s.docKey, ETag: etag, LastModified: d.doc.LastModified, CacheControl: d.doc.CacheControl, Body: d.doc.Body}
+		}
 	}
 	if err := s.bucket.WriteWindow(ctx, w); err != nil {
 		if ctx.Err() == nil {
@@ -246,13 +294,21 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 		return nil, err
 	}
 	start := time.Now()
-	current, err := s.idx.load(ctx)
+	s.docKey = renderingKey(cfg)
+	w, err := s.idx.load(ctx)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("serve: read publication log: %w", err)
 	}
-	if current {
+	if w != nil {
 		_, s.winSaved = s.idx.windowCopy()
+		if d := w.Doc; d != nil && s.docKey != "" && d.Key == s.docKey {
+			// Rendered from these very runs, as this build renders them
+			// with this configuration: the bytes the renderer would make.
+			s.feedDoc.cur.Store(&renderedDoc{version: s.winSaved, doc: &feed.Document{
+				Body: d.Body, ETag: d.ETag, LastModified: d.LastModified, CacheControl: d.CacheControl,
+			}})
+		}
 	}
 	s.log.Info("publication log loaded", "runs", s.idx.count(), "duration", time.Since(start).Round(time.Millisecond))
 	s.routes()

@@ -1,15 +1,18 @@
 package publisher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/store"
 )
 
@@ -117,8 +120,8 @@ func TestIndex_Latest(t *testing.T) {
 				t.Fatal(err)
 			}
 			fromCopy := newIndex(b, tt.pageSize, tt.entries)
-			if current, err := fromCopy.load(ctx); err != nil || !current {
-				t.Fatalf("load from the window's copy: current %v, err %v; want true, nil", current, err)
+			if current, err := fromCopy.load(ctx); err != nil || current == nil {
+				t.Fatalf("load from the window's copy: current %v, err %v; want the copy, nil", current, err)
 			}
 			check(fromCopy, int64(tt.runs), "restarted from the window's copy")
 		})
@@ -235,11 +238,11 @@ func TestIndex_WindowCopy(t *testing.T) {
 		reads.entries.Store(0)
 		reads.manifests.Store(0)
 		re := newIndex(b, pageSize, entries)
-		current, err := re.load(ctx)
+		w, err := re.load(ctx)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if current != wantCurrent {
+		if current := w != nil; current != wantCurrent {
 			t.Errorf("%s: load reports the copy current: %v, want %v", name, current, wantCurrent)
 		}
 		if got := reads.entries.Load(); got != wantEntries {
@@ -279,4 +282,72 @@ func TestIndex_WindowCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	restart("copy ahead of the log", false, 28-min(20, 28-entries))
+}
+
+// TestServer_WindowCopyDocument checks the subscription document stored
+// with the window's copy: a restart serves it byte for byte without
+// rendering it, but renders again when the copy is stale (a run was
+// published since) or when the document was rendered under another key
+// (another build or configuration).
+func TestServer_WindowCopyDocument(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := "file://" + t.TempDir()
+	b, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	for i := range 15 {
+		putRun(t, b, store.NewRunID(t0.Add(time.Duration(i)*time.Second)), i)
+	}
+	s1 := newScanServer(t, ctx, url, 10, nil)
+	if err := s1.Scan(ctx, true); err != nil { // stores the copy, with the document
+		t.Fatal(err)
+	}
+	_, want := serveHTTP(s1, "/feed.atom")
+	stored, err := b.ReadWindow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Doc == nil || !bytes.Equal(stored.Doc.Body, want) || stored.Doc.ETag != feed.ETag(want) {
+		t.Fatalf("the window's copy holds document %+v, want the served one", stored.Doc)
+	}
+	restarted := func(name string, wantStored bool) *Server {
+		t.Helper()
+		s := newScanServer(t, ctx, url, 10, nil)
+		if d := s.feedDoc.cur.Load(); (d != nil) != wantStored {
+			t.Errorf("%s: document restored from the copy: %v, want %v", name, d != nil, wantStored)
+		}
+		return s
+	}
+	s2 := restarted("current copy", true)
+	if code, got := serveHTTP(s2, "/feed.atom"); code != http.StatusOK || !bytes.Equal(got, want) {
+		t.Errorf("current copy: got %d and a document of %d bytes, want 200 and the stored one (%d bytes)", code, len(got), len(want))
+	}
+
+	other := *stored
+	other.Doc = &store.WindowDoc{Key: "another build", ETag: `"x"`, Body: []byte("<feed/>")}
+	if err := b.WriteWindow(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	s3 := restarted("document of another key", false)
+	if _, got := serveHTTP(s3, "/feed.atom"); !bytes.Equal(got, want) {
+		t.Errorf("document of another key: got\n%s\nwant\n%s", got, want)
+	}
+
+	// A run published after the copy was stored.
+	id := store.NewRunID(t0.Add(time.Hour))
+	putRun(t, b, id, 15)
+	if err := s1.Scan(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteWindow(ctx, stored); err != nil { // the copy from before it
+		t.Fatal(err)
+	}
+	s4 := restarted("stale copy", false)
+	if ids := feedRunIDs(t, s4); !slices.Contains(ids, id) {
+		t.Errorf("stale copy: the feed lists %v, want %s among them", ids, id)
+	}
 }
