@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/mmcdole/gofeed"
-	xhtml "golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
 
 	"github.com/wptfeed/wptfeed/feed"
 	"github.com/wptfeed/wptfeed/feed/feedtest"
@@ -80,7 +78,7 @@ func TestEntry_HTMLContent(t *testing.T) {
 	}
 	checkMarkup(t, "gofeed", gf.Items[0].Content)
 
-	if py := feedparserPython(t); py != "" {
+	if py := feedtest.FeedparserPython(t); py != "" {
 		checkMarkup(t, "feedparser", feedparserContent(t, py, doc)[0])
 	}
 }
@@ -90,7 +88,7 @@ func TestEntry_HTMLContent(t *testing.T) {
 // hostileName whole.
 func checkMarkup(t *testing.T, who, s string) {
 	t.Helper()
-	tags, texts, hrefs := htmlParts(t, s)
+	tags, texts, hrefs := feedtest.HTMLParts(t, s)
 	if want := []string{"ul", "li", "a"}; !slices.Equal(tags, want) {
 		t.Errorf("%s: elements %v, want %v (from %q)", who, tags, want, s)
 	}
@@ -100,37 +98,6 @@ func checkMarkup(t *testing.T, who, s string) {
 	if want := []string{hostileHref}; !slices.Equal(hrefs, want) {
 		t.Errorf("%s: hrefs %q, want %q", who, hrefs, want)
 	}
-}
-
-// htmlParts returns the elements of an HTML fragment in document order,
-// its texts and the href of its links.
-func htmlParts(t *testing.T, s string) (tags, texts, hrefs []string) {
-	t.Helper()
-	nodes, err := xhtml.ParseFragment(strings.NewReader(s), &xhtml.Node{Type: xhtml.ElementNode, Data: "div", DataAtom: atom.Div})
-	if err != nil {
-		t.Fatalf("parse HTML %q: %v", s, err)
-	}
-	var walk func(n *xhtml.Node)
-	walk = func(n *xhtml.Node) {
-		switch n.Type {
-		case xhtml.ElementNode:
-			tags = append(tags, n.Data)
-			for _, a := range n.Attr {
-				if a.Key == "href" {
-					hrefs = append(hrefs, a.Val)
-				}
-			}
-		case xhtml.TextNode:
-			texts = append(texts, n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	for _, n := range nodes {
-		walk(n)
-	}
-	return tags, texts, hrefs
 }
 
 // feedparserContent returns the value of each entry's first content, as

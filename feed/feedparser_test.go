@@ -7,30 +7,15 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-)
 
-// feedparserPython returns a Python interpreter that can import feedparser
-// (Debian: python3-feedparser, for /usr/bin/python3). Without one the test
-// skips, or fails under CI=true, where .ci/test.sh installs it.
-func feedparserPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if p, err := exec.LookPath(py); err == nil && exec.Command(p, "-c", "import feedparser").Run() == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no python3 with feedparser (CI=true): apt-get install -y python3-feedparser")
-	}
-	t.Skip("no python3 with feedparser: apt-get install -y python3-feedparser")
-	return ""
-}
+	"github.com/wptfeed/wptfeed/feed/feedtest"
+)
 
 // Python's feedparser, which keeps only the last of repeated wpt:shard
 // elements, keeps each enclosure's wpt:sha256 on the enclosure itself, as
 // "sha256" whatever the document's prefix.
 func TestFeedparser_EnclosureSHA256(t *testing.T) {
-	py := feedparserPython(t)
+	py := feedtest.FeedparserPython(t)
 	f := subscriptionFeed()
 	path := filepath.Join(t.TempDir(), "feed.atom")
 	if err := os.WriteFile(path, mustMarshal(t, f), 0o644); err != nil {

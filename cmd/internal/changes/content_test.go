@@ -14,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/mmcdole/gofeed"
-	"golang.org/x/net/html"
-	"golang.org/x/net/html/atom"
 
 	"github.com/wptfeed/wptfeed/cmd/internal/changes"
 	"github.com/wptfeed/wptfeed/feed/feedtest"
@@ -71,7 +69,7 @@ func TestFeed_HostileTestNames(t *testing.T) {
 	}
 	checkContent(t, "gofeed", gf.Items[0].Content)
 
-	if py := feedparserPython(t); py != "" {
+	if py := feedtest.FeedparserPython(t); py != "" {
 		checkContent(t, "feedparser", feedparserContent(t, py, body))
 	}
 }
@@ -80,7 +78,7 @@ func TestFeed_HostileTestNames(t *testing.T) {
 // every hostile test regressed.
 func checkContent(t *testing.T, who, s string) {
 	t.Helper()
-	tags, texts, hrefs := htmlParts(t, s)
+	tags, texts, hrefs := feedtest.HTMLParts(t, s)
 	// The counts with a link to each run, then the regressions, each with
 	// a link to its results in both runs.
 	want := []string{"p", "a", "a", "p", "ul"}
@@ -113,54 +111,6 @@ func checkContent(t *testing.T, who, s string) {
 			t.Errorf("%s: %d links to %q's results, want 2 (both runs); paths %q", who, n, name, paths)
 		}
 	}
-}
-
-// htmlParts returns the elements of an HTML fragment in document order,
-// its texts and its links' href.
-func htmlParts(t *testing.T, s string) (tags, texts, hrefs []string) {
-	t.Helper()
-	nodes, err := html.ParseFragment(strings.NewReader(s), &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div})
-	if err != nil {
-		t.Fatalf("parse HTML %q: %v", s, err)
-	}
-	var walk func(n *html.Node)
-	walk = func(n *html.Node) {
-		switch n.Type {
-		case html.ElementNode:
-			tags = append(tags, n.Data)
-			for _, a := range n.Attr {
-				if a.Key == "href" {
-					hrefs = append(hrefs, a.Val)
-				}
-			}
-		case html.TextNode:
-			texts = append(texts, n.Data)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	for _, n := range nodes {
-		walk(n)
-	}
-	return tags, texts, hrefs
-}
-
-// feedparserPython returns a Python interpreter that can import feedparser
-// (Debian: python3-feedparser). Without one the test skips, or fails under
-// CI=true, where .ci/test.sh installs it.
-func feedparserPython(t *testing.T) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if p, err := exec.LookPath(py); err == nil && exec.Command(p, "-c", "import feedparser").Run() == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no python3 with feedparser (CI=true): apt-get install -y python3-feedparser")
-	}
-	t.Skip("no python3 with feedparser: apt-get install -y python3-feedparser")
-	return ""
 }
 
 // feedparserContent returns the HTML content of the only entry of doc, as

@@ -1,0 +1,61 @@
+package feedtest
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// FeedparserPython returns a Python interpreter that can import Python's
+// feedparser (Debian: python3-feedparser, for /usr/bin/python3). Without
+// one it fails t under CI=true, where .ci/test.sh installs it, and skips
+// elsewhere, naming the install command.
+func FeedparserPython(t testing.TB) string {
+	t.Helper()
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if p, err := exec.LookPath(py); err == nil && exec.Command(p, "-c", "import feedparser").Run() == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no python3 with feedparser (CI=true): apt-get install -y python3-feedparser")
+	}
+	t.Skip("no python3 with feedparser: apt-get install -y python3-feedparser")
+	return ""
+}
+
+// HTMLParts parses an HTML fragment (as a feed reader shows an entry's
+// content) and returns its elements in document order, its texts and the
+// href of its links.
+func HTMLParts(t testing.TB, s string) (tags, texts, hrefs []string) {
+	t.Helper()
+	nodes, err := html.ParseFragment(strings.NewReader(s), &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div})
+	if err != nil {
+		t.Fatalf("parse HTML %q: %v", s, err)
+	}
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		switch n.Type {
+		case html.ElementNode:
+			tags = append(tags, n.Data)
+			for _, a := range n.Attr {
+				if a.Key == "href" {
+					hrefs = append(hrefs, a.Val)
+				}
+			}
+		case html.TextNode:
+			texts = append(texts, n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	for _, n := range nodes {
+		walk(n)
+	}
+	return tags, texts, hrefs
+}
