@@ -1,8 +1,10 @@
 package feedtest
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,4 +60,33 @@ func HTMLParts(t testing.TB, s string) (tags, texts, hrefs []string) {
 		walk(n)
 	}
 	return tags, texts, hrefs
+}
+
+// Feedparser parses doc with Python's feedparser, as `d`, and decodes into
+// v the JSON of the Python expression expr (e.g. `[e.link for e in
+// d.entries]`). A document feedparser finds not well-formed fails t.
+// Without feedparser it skips t as FeedparserPython does.
+func Feedparser(t testing.TB, doc []byte, expr string, v any) {
+	t.Helper()
+	py := FeedparserPython(t)
+	path := filepath.Join(t.TempDir(), "feed.atom")
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "import json, sys, feedparser\n" +
+		"d = feedparser.parse(sys.argv[1])\n" +
+		"if d.bozo:\n" +
+		"    sys.exit(\"not well-formed: %s\" % d.bozo_exception)\n" +
+		"json.dump(" + expr + ", sys.stdout)\n"
+	out, err := exec.Command(py, "-c", script, path).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("feedparser: %v\n%s", err, stderr)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("feedparser output %q: %v", out, err)
+	}
 }
