@@ -684,6 +684,7 @@ func (s *Server) publishNow(ctx context.Context, m *store.Manifest) {
 		s.m.runs.Set(float64(s.idx.count()))
 		s.notify.poke()
 	}
+	s.saveWindow(ctx) // if this run sealed an archive page
 }
 
 // storageReader marks the read errors of a stored shard as storage

@@ -47,6 +47,10 @@ type index struct {
 	marked  map[string]bool  // runs seen with a published marker
 	retry   map[string]*backoff
 	version int64 // bumps whenever window changes
+	// seal is the copy of the window (store.Window) as of the newest
+	// archive page's last entry, while it is to be stored; nil once stored
+	// (or read at load).
+	seal *store.Window
 
 	// der derives the values that hand-written manifests lack, before
 	// their runs are published (derive.go).
@@ -93,9 +97,10 @@ func (ix *index) archivedLocked() int64 { return ix.last / ix.pageSize * ix.page
 
 // load reads the log's tail: the last sequence number and the runs of the
 // window (the page being filled, and the newest entries runs), from the
-// stored copy of the window (store.Window) as far as it covers them. It
-// does not read older manifests. It returns the copy when it covered them
-// all (it is current: there is no need to store it again), else nil.
+// stored copy of the window (store.Window) as of the newest archive page
+// as far as it covers them. It does not read older manifests. It returns
+// the copy when it covered them all (it is current: the log holds no entry
+// after that page), else nil.
 func (ix *index) load(ctx context.Context) (*store.Window, error) {
 	last, err := ix.b.LastLogSeq(ctx)
 	if err != nil {
@@ -110,6 +115,11 @@ func (ix *index) load(ctx context.Context) (*store.Window, error) {
 	defer ix.mu.Unlock()
 	ix.addLocked(runs)
 	ix.last = max(ix.last, last)
+	if s := ix.seal; s != nil && (w != nil && s.Last == w.Last || first > max(s.Last-ix.entries+1, 1)) {
+		// Stored already, or short of runs read before first: not
+		// stored, the next page's copy will be whole.
+		ix.seal = nil
+	}
 	if fromLog > 0 || w == nil || len(ix.window) == 0 || ix.window[0].seq != w.First || w.Last != ix.last {
 		return nil, nil
 	}
@@ -117,22 +127,26 @@ func (ix *index) load(ctx context.Context) (*store.Window, error) {
 }
 
 // readTail reads log entries first..last (first ≤ last+1), void ones
-// included, taking from the stored copy of the window the entries it
-// covers and reading the others from the log: those after the copy's last
-// entry (appended since it was stored: a stale copy never hides a run) and
-// those before its first. A copy that is missing, invalid, or that covers
-// entries the log does not hold (not this log's), is not used. It returns
-// the copy it used (nil if none) and how many entries it read from the
-// log.
+// included, taking from the stored copy of the window as of the newest
+// archive page the entries it covers and reading the others from the log:
+// those after the copy's last entry (appended since the page sealed: a
+// copy never hides a run) and those before its first. A copy that is
+// missing or invalid is not used. It returns the copy it used (nil if
+// none) and how many entries it read from the log.
 func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, *store.Window, int64, error) {
-	w, err := ix.b.ReadWindow(ctx)
+	sealed := last / ix.pageSize * ix.pageSize // the newest copy there can be
+	var w *store.Window
+	err := store.ErrNotFound
+	if sealed >= first {
+		w, err = ix.b.ReadWindow(ctx, sealed)
+	}
 	switch {
 	case store.IsTemporary(err) || errors.Is(err, context.Canceled):
 		return nil, nil, 0, fmt.Errorf("read the window's copy: %w", err)
 	case err != nil && !store.IsNotFound(err):
-		ix.log.Warn("the stored copy of the feed's window is unreadable; reading the log", "err", err)
+		ix.log.Warn("the stored copy of the feed's window is unreadable; reading the log", "seq", sealed, "err", err)
 	}
-	if err != nil || w.Last > last || w.Last < first {
+	if err != nil {
 		// Reading an entry commits it (readRun): a crash between a log
 		// append and its marker is repaired by whoever reads the entry
 		// first, and a run appended again is void.
@@ -162,17 +176,45 @@ func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, *stor
 func (ix *index) windowCopy() (*store.Window, int64) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	return ix.windowCopyLocked(ix.last), ix.version
+}
+
+// windowCopyLocked returns the window as a store.Window ending at log
+// entry last (≥ every run of the window); nil when the window is empty.
+// ix.mu held.
+func (ix *index) windowCopyLocked(last int64) *store.Window {
 	if len(ix.window) == 0 {
-		return nil, ix.version
+		return nil
 	}
 	// The window holds every run that counts from its first one to the
 	// log's last entry read (addLocked takes entries in order, and drops
 	// the oldest only).
-	w := &store.Window{Version: 1, First: ix.window[0].seq, Last: ix.last, Runs: make([]store.WindowEntry, len(ix.window))}
+	w := &store.Window{Version: 1, First: ix.window[0].seq, Last: last, Runs: make([]store.WindowEntry, len(ix.window))}
 	for i, r := range ix.window {
 		w.Runs[i] = store.WindowEntry{Seq: r.seq, Manifest: r.m}
 	}
-	return w, ix.version
+	return w
+}
+
+// sealed returns the copy of the window as of the newest archive page's
+// last entry while it is to be stored (nil otherwise), whether the index
+// is still at that entry, and the index's version.
+func (ix *index) sealed() (*store.Window, bool, int64) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.seal == nil {
+		return nil, false, ix.version
+	}
+	return ix.seal, ix.seal.Last == ix.last, ix.version
+}
+
+// sealStored notes that the copy ending at log entry last is stored.
+func (ix *index) sealStored(last int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.seal != nil && ix.seal.Last == last {
+		ix.seal = nil
+	}
 }
 
 // readRuns reads log entries from..to and their manifests, concurrently.
@@ -271,26 +313,50 @@ func (ix *index) sync(ctx context.Context) (bool, error) {
 
 // addLocked adds runs read or appended at the log's end, in sequence
 // order, to the window, and drops from it the oldest runs it no longer
-// needs; ix.mu held.
+// needs. When an archive page seals (the runs reach or pass its last
+// entry), it keeps the window as of that entry in ix.seal, to be stored.
+// ix.mu held.
 func (ix *index) addLocked(runs []*run) {
 	for _, r := range runs {
 		if r.seq <= ix.last {
 			continue
 		}
-		ix.last = r.seq
-		if r.void {
-			continue
+		page := r.seq / ix.pageSize * ix.pageSize // last entry of the newest page sealed with r
+		if page > ix.last && page < r.seq {
+			ix.sealLocked(page) // the entries after ix.last up to page are void
 		}
-		ix.known[r.m.RunID] = r.seq
-		ix.window = append(ix.window, r)
+		ix.last = r.seq
+		if !r.void {
+			ix.known[r.m.RunID] = r.seq
+			ix.window = append(ix.window, r)
+		}
+		if page == r.seq {
+			ix.sealLocked(page)
+		}
 	}
-	archived := ix.archivedLocked()
+	ix.dropLocked(ix.archivedLocked())
+	ix.version++
+}
+
+// sealLocked drops the runs the window no longer needs once archive pages
+// end at log entry page, and keeps the window's copy as of that entry in
+// ix.seal; ix.mu held.
+func (ix *index) sealLocked(page int64) {
+	ix.dropLocked(page)
+	if w := ix.windowCopyLocked(page); w != nil {
+		ix.seal = w
+	}
+}
+
+// dropLocked drops from the window its oldest runs in archive pages
+// (archived is the highest sequence number in one) beyond the newest
+// entries runs; ix.mu held.
+func (ix *index) dropLocked(archived int64) {
 	drop := 0
 	for int64(len(ix.window)-drop) > ix.entries && ix.window[drop].seq <= archived {
 		drop++
 	}
 	ix.window = slices.Delete(ix.window, 0, drop)
-	ix.version++
 }
 
 // discover publishes the committed runs of the given days that the log

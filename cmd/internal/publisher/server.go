@@ -134,9 +134,7 @@ type Server struct {
 
 	pages runPages // the runs' web pages (runpage.go)
 
-	winMu      sync.Mutex // one store of the window's copy at a time
-	winSaved   int64      // index version of the copy last stored (-1: none)
-	winSavedAt time.Time
+	winMu sync.Mutex // one store of the window's copy at a time
 	// docKey names what the subscription document depends on besides the
 	// runs (renderingKey); "" keeps it out of the window's copy.
 	docKey string
@@ -171,26 +169,21 @@ func renderingKey(cfg ServerConfig) string {
 // changes in a way the build information would not show.
 const feedDocVersion = 1
 
-// windowSaveInterval is the shortest time between two stores of the
-// window's copy (store.Window) while runs are being published: a restart
-// reads from the log the entries appended since.
-const windowSaveInterval = 5 * time.Second
-
-// saveWindow stores the copy of the window (store.Window) if the window
-// changed since it was last stored, and, unless now is set, if that was
-// windowSaveInterval ago at least. A failure is logged: the copy only
-// speeds restarts up.
-func (s *Server) saveWindow(ctx context.Context, now bool) {
+// saveWindow stores the copy of the window as of the newest archive
+// page's last entry (store.Window, write-once) if the page sealed since
+// the last store: one copy per page, none overwritten. When the log holds
+// no entry after that page, the subscription document rendered from the
+// copy's runs goes with it. A copy found stored is another publisher's,
+// as good as this one. A failure is logged and tried again at the next
+// scan: the copy only speeds restarts up.
+func (s *Server) saveWindow(ctx context.Context) {
 	s.winMu.Lock()
 	defer s.winMu.Unlock()
-	if !now && time.Since(s.winSavedAt) < windowSaveInterval {
+	w, current, version := s.idx.sealed()
+	if w == nil {
 		return
 	}
-	w, version := s.idx.windowCopy()
-	if w == nil || version == s.winSaved {
-		return
-	}
-	if s.docKey != "" {
+	if current && s.docKey != "" {
 		// The subscription document of these runs goes with them (the
 		// next reader would have it rendered anyway).
 		_, _ = s.subscription(ctx, filter{})
@@ -199,16 +192,18 @@ func (s *Server) saveWindow(ctx context.Context, now bool) {
 			if etag == "" {
 				etag = feed.ETag(d.doc.Body)
 			}
-			w.Doc = &store.WindowDoc{Key: s.docKey, ETag: etag, LastModified: d.doc.LastModified, CacheControl: d.doc.CacheControl, Body: d.doc.Body}
+			c := *w
+			c.Doc = &store.WindowDoc{Key: s.docKey, ETag: etag, LastModified: d.doc.LastModified, CacheControl: d.doc.CacheControl, Body: d.doc.Body}
+			w = &c
 		}
 	}
-	if err := s.bucket.WriteWindow(ctx, w); err != nil {
+	if err := s.bucket.WriteWindow(ctx, w); err != nil && !store.IsExists(err) {
 		if ctx.Err() == nil {
-			s.log.Warn("the copy of the feed's window was not stored; restarts read the log instead", "err", err)
+			s.log.Warn("the copy of the feed's window was not stored; restarts read more of the log until it is", "seq", w.Last, "err", err)
 		}
 		return
 	}
-	s.winSaved, s.winSavedAt = version, time.Now()
+	s.idx.sealStored(w.Last)
 }
 
 // cachedDoc is a subscription document of one filter. Its mutex is held
@@ -280,13 +275,12 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 	cfg.StatusURL = strings.TrimRight(cfg.StatusURL, "/")
 	s := &Server{
 		cfg: cfg, log: log, http: hs, bucket: b, ln: ln,
-		idx:      newIndex(b, cfg.PageSize, cfg.FeedEntries),
-		rd:       &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
-		m:        newMetrics(hs.Registry),
-		notify:   newNotifier(cfg.Notify, cfg.NotifyToken, log),
-		subs:     map[string]*cachedDoc{},
-		archive:  map[string]*feed.Document{},
-		winSaved: -1,
+		idx:     newIndex(b, cfg.PageSize, cfg.FeedEntries),
+		rd:      &renderer{baseURL: cfg.BaseURL, author: cfg.Author, maxAge: cfg.ScanInterval, pageSize: int64(cfg.PageSize)},
+		m:       newMetrics(hs.Registry),
+		notify:  newNotifier(cfg.Notify, cfg.NotifyToken, log),
+		subs:    map[string]*cachedDoc{},
+		archive: map[string]*feed.Document{},
 	}
 	s.instrument(hs.Registry) // manifest checks: log and publisher_manifests_rejected_total
 	if s.up, err = newUploader(s); err != nil {
@@ -301,11 +295,11 @@ func NewServer(ctx context.Context, cfg ServerConfig, log *slog.Logger, opts ...
 		return nil, fmt.Errorf("serve: read publication log: %w", err)
 	}
 	if w != nil {
-		_, s.winSaved = s.idx.windowCopy()
+		version := s.idx.currentVersion()
 		if d := w.Doc; d != nil && s.docKey != "" && d.Key == s.docKey {
 			// Rendered from these very runs, as this build renders them
 			// with this configuration: the bytes the renderer would make.
-			s.feedDoc.cur.Store(&renderedDoc{version: s.winSaved, doc: &feed.Document{
+			s.feedDoc.cur.Store(&renderedDoc{version: version, doc: &feed.Document{
 				Body: d.Body, ETag: d.ETag, LastModified: d.LastModified, CacheControl: d.CacheControl,
 			}})
 		}
@@ -384,7 +378,7 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			err := served(<-errc) // after the graceful shutdown
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownSave)
-			s.saveWindow(sctx, true) // the next start reads it
+			s.saveWindow(sctx) // a page sealed since the last scan
 			cancel()
 			return err
 		case err := <-errc:
@@ -432,7 +426,7 @@ func (s *Server) Scan(ctx context.Context, full bool) error {
 	s.m.scanDuration.WithLabelValues(kind).Observe(d.Seconds())
 	s.m.lastScan.WithLabelValues(kind).SetToCurrentTime()
 	s.m.runs.Set(float64(s.idx.count()))
-	s.saveWindow(ctx, false)
+	s.saveWindow(ctx)
 	return nil
 }
 

@@ -57,6 +57,7 @@ func TestIndex_Latest(t *testing.T) {
 		checkEvery, restart int
 	}{
 		{name: "entries = page size", pageSize: 10, entries: 10, lookBack: 100, runs: 45},
+		{name: "entries = page size, at a page's end", pageSize: 10, entries: 10, lookBack: 100, runs: 40},
 		{name: "entries < page size", pageSize: 10, entries: 3, lookBack: 30, runs: 35},
 		{name: "entries > page size", pageSize: 10, entries: 25, lookBack: 250, runs: 61},
 		{name: "filtered", pageSize: 10, entries: 4, lookBack: 40, runs: 75, product: "firefox"},
@@ -114,14 +115,18 @@ func TestIndex_Latest(t *testing.T) {
 				t.Fatal(err)
 			}
 			check(restarted, int64(tt.runs), "restarted")
-			// Again, from the window's copy.
-			w, _ := restarted.windowCopy()
+			// Again, from the window's copy as of the newest archive page.
+			w, _, _ := ix.sealed()
+			if w == nil || w.Last != int64(tt.runs/tt.pageSize*tt.pageSize) {
+				t.Fatalf("copy to store: %+v, want one ending at the newest archive page's last entry", w)
+			}
 			if err := b.WriteWindow(ctx, w); err != nil {
 				t.Fatal(err)
 			}
 			fromCopy := newIndex(b, tt.pageSize, tt.entries)
-			if current, err := fromCopy.load(ctx); err != nil || current == nil {
-				t.Fatalf("load from the window's copy: current %v, err %v; want the copy, nil", current, err)
+			wantCurrent := tt.runs%tt.pageSize == 0
+			if current, err := fromCopy.load(ctx); err != nil || (current != nil) != wantCurrent {
+				t.Fatalf("load from the window's copy: current %v, err %v; want current %v", current, err, wantCurrent)
 			}
 			check(fromCopy, int64(tt.runs), "restarted from the window's copy")
 		})
@@ -203,10 +208,11 @@ func (c *logReads) fault(op, key string) error {
 }
 
 // TestIndex_WindowCopy checks a restart from the stored copy of the window
-// (store.Window): it reads no log entry or manifest when the copy is
-// current; it reads from the log exactly the entries appended after a
-// stale copy, so that the copy never hides a run; and it ignores a copy
-// that is not of this log.
+// as of the newest archive page (store.Window): it reads no log entry or
+// manifest when the log ends at that page; it reads from the log exactly
+// the entries appended after the page, so that the copy never hides a run;
+// and it reads the log when the copy is missing or unreadable. The copy
+// the index keeps to store at a page's end is its window then.
 func TestIndex_WindowCopy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -219,16 +225,18 @@ func TestIndex_WindowCopy(t *testing.T) {
 	const pageSize, entries = 10, 8
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	ix := newIndex(b, pageSize, entries)
-	publish := func(i int) {
+	publish := func(to int) {
 		t.Helper()
-		id := store.NewRunID(t0.Add(time.Duration(i) * time.Second))
-		m := &store.Manifest{Version: 1, RunID: id, Uploaded: t0, Product: "firefox", BrowserVersion: "1", OS: "linux",
-			Revision: fmt.Sprintf("%040x", i), Shards: []store.Shard{{Name: "s.json.gz", Size: 1}}}
-		if err := b.PutManifest(ctx, id, m); err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := ix.publish(ctx, m); err != nil || !ok {
-			t.Fatalf("publish %d: %v, %v", i, ok, err)
+		for i := int(ix.count()); i < to; i++ {
+			id := store.NewRunID(t0.Add(time.Duration(i) * time.Second))
+			m := &store.Manifest{Version: 1, RunID: id, Uploaded: t0, Product: "firefox", BrowserVersion: "1", OS: "linux",
+				Revision: fmt.Sprintf("%040x", i), Shards: []store.Shard{{Name: "s.json.gz", Size: 1}}}
+			if err := b.PutManifest(ctx, id, m); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := ix.publish(ctx, m); err != nil || !ok {
+				t.Fatalf("publish %d: %v, %v", i, ok, err)
+			}
 		}
 	}
 	// restart loads a new index and checks that it holds the same runs,
@@ -261,34 +269,65 @@ func TestIndex_WindowCopy(t *testing.T) {
 		if re.count() != ix.count() {
 			t.Errorf("%s: count %d, want %d", name, re.count(), ix.count())
 		}
+		if w != nil {
+			if seal, _, _ := re.sealed(); seal != nil {
+				t.Errorf("%s: the restarted index would store again the copy it read (%d..%d)", name, seal.Last, seal.First)
+			}
+		}
 	}
-	for i := range 25 {
-		publish(i)
+	// keep stores the copy the index keeps, checking it is the window as
+	// of the newest archive page's end.
+	keep := func(wantLast int64) {
+		t.Helper()
+		w, current, _ := ix.sealed()
+		if w == nil || w.Last != wantLast {
+			t.Fatalf("copy to store: %+v, want one ending at %d", w, wantLast)
+		}
+		if cw, _ := ix.windowCopy(); current {
+			if gj, wj := mustJSON(t, w), mustJSON(t, cw); gj != wj {
+				t.Errorf("copy at %d\n%s\nwant the window\n%s", wantLast, gj, wj)
+			}
+		}
+		if err := b.WriteWindow(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		ix.sealStored(w.Last)
+		if w, _, _ := ix.sealed(); w != nil {
+			t.Errorf("copy ending at %d still to store after it was", w.Last)
+		}
 	}
+	publish(25)
 	restart("no copy", false, 25-(min(20, 25-entries)))
-	w, _ := ix.windowCopy()
-	if err := b.WriteWindow(ctx, w); err != nil {
+	keep(20)
+	restart("entries after the page", false, 5)
+	publish(30)
+	keep(30)
+	restart("the log ends at the page", true, 0)
+	publish(33)
+	restart("entries after the page, again", false, 3)
+	publish(40) // its copy not stored
+	restart("the page's copy missing", false, 40-min(40, 40-entries))
+	if err := b.WriteBytes(ctx, store.WindowKey(40), []byte("not gzip"), store.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	restart("current copy", true, 0)
-	for i := 25; i < 28; i++ {
-		publish(i)
-	}
-	restart("stale copy", false, 3)
-	// A copy ahead of the log (of another bucket's log, say) is not used.
-	ahead := *w
-	ahead.Last += 100
-	if err := b.WriteWindow(ctx, &ahead); err != nil {
-		t.Fatal(err)
-	}
-	restart("copy ahead of the log", false, 28-min(20, 28-entries))
+	restart("the page's copy unreadable", false, 40-min(40, 40-entries))
 }
 
-// TestServer_WindowCopyDocument checks the subscription document stored
-// with the window's copy: a restart serves it byte for byte without
-// rendering it, but renders again when the copy is stale (a run was
-// published since) or when the document was rendered under another key
-// (another build or configuration).
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	p, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+// TestServer_WindowCopyDocument checks the copies of the window a server
+// stores, one per archive page and write-once, and the subscription
+// document stored with one when the log ended at the page: a restart
+// serves it byte for byte without rendering it, but renders again when
+// runs were published after the page or when the document was rendered
+// under another key (another build or configuration).
 func TestServer_WindowCopyDocument(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -299,20 +338,29 @@ func TestServer_WindowCopyDocument(t *testing.T) {
 	}
 	defer b.Close()
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	for i := range 15 {
+	for i := range 20 {
 		putRun(t, b, store.NewRunID(t0.Add(time.Duration(i)*time.Second)), i)
 	}
 	s1 := newScanServer(t, ctx, url, 10, nil)
-	if err := s1.Scan(ctx, true); err != nil { // stores the copy, with the document
+	// One scan publishes both pages: it stores the newest page's copy only
+	// (a restart reads no other), with the document.
+	if err := s1.Scan(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	_, want := serveHTTP(s1, "/feed.atom")
-	stored, err := b.ReadWindow(ctx)
+	stored, err := b.ReadWindow(ctx, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if stored.Doc == nil || !bytes.Equal(stored.Doc.Body, want) || stored.Doc.ETag != feed.ETag(want) {
 		t.Fatalf("the window's copy holds document %+v, want the served one", stored.Doc)
+	}
+	var keys []string
+	if err := b.List(ctx, "feed/window/", "", func(o store.Object) bool { keys = append(keys, o.Key); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if wantKeys := []string{store.WindowKey(20)}; !slices.Equal(keys, wantKeys) {
+		t.Errorf("copies stored: %v, want %v", keys, wantKeys)
 	}
 	restarted := func(name string, wantStored bool) *Server {
 		t.Helper()
@@ -327,8 +375,12 @@ func TestServer_WindowCopyDocument(t *testing.T) {
 		t.Errorf("current copy: got %d and a document of %d bytes, want 200 and the stored one (%d bytes)", code, len(got), len(want))
 	}
 
+	// Another build's copy, stored first.
 	other := *stored
 	other.Doc = &store.WindowDoc{Key: "another build", ETag: `"x"`, Body: []byte("<feed/>")}
+	if err := b.Delete(ctx, store.WindowKey(20)); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.WriteWindow(ctx, &other); err != nil {
 		t.Fatal(err)
 	}
@@ -337,17 +389,23 @@ func TestServer_WindowCopyDocument(t *testing.T) {
 		t.Errorf("document of another key: got\n%s\nwant\n%s", got, want)
 	}
 
-	// A run published after the copy was stored.
+	// A run published after the page: no copy stored, none overwritten.
 	id := store.NewRunID(t0.Add(time.Hour))
-	putRun(t, b, id, 15)
+	putRun(t, b, id, 20)
 	if err := s1.Scan(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.WriteWindow(ctx, stored); err != nil { // the copy from before it
+	if err := s3.Scan(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	s4 := restarted("stale copy", false)
+	if got, err := b.ReadWindow(ctx, 20); err != nil || got.Doc == nil || got.Doc.Key != "another build" {
+		t.Errorf("copy at the page's end after scans: %+v, %v; want the one stored first", got, err)
+	}
+	if _, err := b.ReadWindow(ctx, 21); !store.IsNotFound(err) {
+		t.Errorf("copy ending at entry 21: %v, want none", err)
+	}
+	s4 := restarted("runs after the page", false)
 	if ids := feedRunIDs(t, s4); !slices.Contains(ids, id) {
-		t.Errorf("stale copy: the feed lists %v, want %s among them", ids, id)
+		t.Errorf("runs after the page: the feed lists %v, want %s among them", ids, id)
 	}
 }
