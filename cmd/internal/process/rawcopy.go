@@ -25,15 +25,12 @@ import (
 // rawCopies copies the shards of one run.
 type rawCopies struct {
 	b      *store.Bucket
-	prefix string // of the keys in b
 	base   string // URL prefix of b's objects, no trailing "/"
-	runID  string
 	shards []*shardCopy
 }
 
 // shardCopy is the copy of one shard.
 type shardCopy struct {
-	i   int
 	key string // in the bucket, prefix included
 	src report.Shard
 
@@ -60,10 +57,10 @@ func (p *Processor) rawArchive() (*store.Bucket, string, string) {
 // process in their place: they read the sources and write the copies.
 func (p *Processor) newRawCopies(ctx context.Context, in Input) (*rawCopies, []report.Shard) {
 	b, prefix, base := p.rawArchive()
-	rc := &rawCopies{b: b, prefix: prefix, base: base, runID: in.RunID}
+	rc := &rawCopies{b: b, base: base}
 	shards := make([]report.Shard, len(in.Shards))
 	for i, sh := range in.Shards {
-		c := &shardCopy{i: i, key: prefix + store.RawCopyKey(in.RunID, i, sh.Name), src: sh}
+		c := &shardCopy{key: prefix + store.RawCopyKey(in.RunID, i, sh.Name), src: sh}
 		rc.shards = append(rc.shards, c)
 		shards[i] = report.Shard{Name: sh.Name, Open: func() (io.ReadCloser, error) { return c.open(ctx, b) }}
 	}

@@ -171,14 +171,6 @@ func (ix *index) readTail(ctx context.Context, first, last int64) ([]*run, *stor
 	return append(runs, after...), w, int64(len(before) + len(after)), nil
 }
 
-// windowCopy returns what store.Window keeps of the window, and the
-// version it is of; nil when the window is empty.
-func (ix *index) windowCopy() (*store.Window, int64) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return ix.windowCopyLocked(ix.last), ix.version
-}
-
 // windowCopyLocked returns the window as a store.Window ending at log
 // entry last (≥ every run of the window); nil when the window is empty.
 // ix.mu held.

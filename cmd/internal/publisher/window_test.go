@@ -409,3 +409,11 @@ func TestServer_WindowCopyDocument(t *testing.T) {
 		t.Errorf("runs after the page: the feed lists %v, want %s among them", ids, id)
 	}
 }
+
+// windowCopy returns what store.Window keeps of the window now, and the
+// index version it is of (for tests); nil when the window is empty.
+func (ix *index) windowCopy() (*store.Window, int64) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.windowCopyLocked(ix.last), ix.version
+}
