@@ -1,8 +1,10 @@
 // Package feed owns the wptfeed Atom format and its HTTP transport: the
 // types of a feed of web-platform-tests runs (Feed, Entry, Run), writing them
 // as Atom 1.0 (RFC 4287) with archived feeds (RFC 5005), reading them back,
-// serving a rendered document with conditional GET (Serve), and the one HTTP
-// client the ingester uses for feeds and enclosures (Client).
+// serving a rendered document with conditional GET (Serve, and RawAnswer:
+// the same answers as precomputed HTTP/1.1 bytes, for a server that writes
+// them to its connections itself), and the one HTTP client the ingester
+// uses for feeds and enclosures (Client).
 //
 // # Format
 //

@@ -49,6 +49,8 @@ type representation struct {
 	etag          string
 	etagHdr       []string
 	contentLength []string
+	wireOnce      sync.Once
+	wireHdr       wireHeaders // RawAnswer's, formatted on first use
 }
 
 func newRepresentation(body []byte, etag string) representation {
@@ -212,13 +214,19 @@ func notModified(h http.Header, etag string, doc *Document) bool {
 		return false
 	}
 	ims := h["If-Modified-Since"]
-	if len(ims) == 0 || doc.lastMod.IsZero() {
+	return len(ims) > 0 && unmodifiedSince(ims[0], doc)
+}
+
+// unmodifiedSince reports whether doc was not modified after the
+// If-Modified-Since value ims: false when doc has no Last-Modified.
+func unmodifiedSince(ims string, doc *Document) bool {
+	if doc.lastMod.IsZero() {
 		return false
 	}
-	if ims[0] == doc.hdr.lastModified[0] {
+	if ims == doc.hdr.lastModified[0] {
 		return true // the client's copy of our own Last-Modified
 	}
-	t, err := http.ParseTime(ims[0])
+	t, err := http.ParseTime(ims)
 	return err == nil && !doc.lastMod.After(t)
 }
 
@@ -285,37 +293,50 @@ func gzipETag(etag string) string {
 // acceptsGzip reports whether Accept-Encoding (RFC 9110 §12.5.3) accepts
 // gzip: "gzip" or "x-gzip" with q > 0, or else "*" with q > 0.
 func acceptsGzip(h http.Header) bool {
-	// Without allocating: it runs on every request.
 	gzipQ, starQ := -1.0, -1.0
 	for _, v := range h["Accept-Encoding"] {
-		for more := true; more; {
-			var part string
-			part, v, more = strings.Cut(v, ",")
-			coding, params, _ := strings.Cut(part, ";")
-			coding = strings.TrimSpace(coding)
-			q := 1.0
-			for params != "" {
-				var p string
-				p, params, _ = strings.Cut(params, ";")
-				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
-					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-						q = f
-					} else {
-						q = 0
-					}
-				}
-			}
-			switch {
-			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
-				gzipQ = max(gzipQ, q)
-			case coding == "*":
-				starQ = max(starQ, q)
-			}
-		}
+		gzipQ, starQ = codingQs(v, gzipQ, starQ)
 	}
+	return gzipAccepted(gzipQ, starQ)
+}
+
+// gzipAccepted decides from the highest q of gzip (or x-gzip) and of *
+// (each -1 when not named).
+func gzipAccepted(gzipQ, starQ float64) bool {
 	if gzipQ >= 0 {
 		return gzipQ > 0
 	}
 	return starQ > 0
+}
+
+// codingQs raises gzipQ and starQ to the q values one Accept-Encoding field
+// line v gives gzip (or x-gzip) and *.
+func codingQs(v string, gzipQ, starQ float64) (float64, float64) {
+	// Without allocating: it runs on every request.
+	for more := true; more; {
+		var part string
+		part, v, more = strings.Cut(v, ",")
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.TrimSpace(coding)
+		q := 1.0
+		for params != "" {
+			var p string
+			p, params, _ = strings.Cut(params, ";")
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+					q = f
+				} else {
+					q = 0
+				}
+			}
+		}
+		switch {
+		case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
+			gzipQ = max(gzipQ, q)
+		case coding == "*":
+			starQ = max(starQ, q)
+		}
+	}
+	return gzipQ, starQ
 }
