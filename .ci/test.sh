@@ -121,7 +121,7 @@ forbid ./cmd/internal/dashboard "^$mod/cmd/internal/status(/|\$)" "the dashboard
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 echo "== fuzz (short)"
-for pkg in ./report/ ./feed/ ./cmd/internal/pack/ ./cmd/internal/publisher/ ./cmd/internal/diff/; do
+for pkg in ./report/ ./feed/ ./cmd/internal/pack/ ./cmd/internal/publisher/ ./cmd/internal/diff/ ./cmd/internal/httpx/; do
   targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true)
   for target in $targets; do
     go test -run='^$' -fuzz="^${target}\$" -fuzztime=10s -fuzzminimizetime=2s "$pkg"

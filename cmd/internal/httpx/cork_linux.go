@@ -5,9 +5,12 @@ import (
 	"syscall"
 )
 
-// setCork sets or clears TCP_CORK on c if it is a TCP connection, and
+// setCork sets or clears TCP_CORK on c if it is (or wraps) a TCP connection, and
 // reports whether it could.
 func setCork(c net.Conn, on bool) bool {
+	if pc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = pc.NetConn() // a connection the fast path handed over
+	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return false

@@ -4,6 +4,10 @@
 //   - the server skeleton (NewServer): a logger, a mux whose routes are
 //     counted and timed (Route, RequestMetrics), a Prometheus registry
 //     served at GET /metrics, GET /healthz, and graceful serving (Serve);
+//   - a fast path for hot documents (Server.Fast): the plainest GET and
+//     HEAD requests of a route's path are answered from a feed.Document's
+//     precomputed wire bytes on Serve's connections, without net/http;
+//     any other request hands its connection to net/http;
 //   - how long servers wait on clients (Timeouts, with its flags:
 //     AddTimeoutFlags): stalled headers, bodies and readers, and idle
 //     connections, are cut; no request is bounded by its total time;
@@ -13,9 +17,12 @@
 //     (NewLogger), base-URL checks (CheckBaseURL) and query lists (List).
 //
 // Conditional GET, entity tags and gzip are not here: feed.Serve serves any
-// bytes (a feed.Document with a ContentType) with them.
+// bytes (a feed.Document with a ContentType) with them, and
+// feed.Document.RawAnswer gives the same answers in wire form to the fast
+// path.
 //
-// httpx may import store (for its errors); it must not import the
+// httpx may import store (for its errors) and feed (for the fast path's
+// documents); it must not import the
 // commands' packages (publisher, ingester), which import it.
 package httpx
 
@@ -59,6 +66,11 @@ func CheckBaseURL(u string) error {
 // code in requests and timing them by pattern in latency. Server.Route is
 // the usual way; Route is for servers not yet built on NewServer.
 func Route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) {
+	route(mux, pattern, h, requests, latency)
+}
+
+// route is Route, returning the route's series.
+func route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *prometheus.CounterVec, latency *prometheus.HistogramVec) *routeMetrics {
 	// The route's series are looked up once (by code, on the code's first
 	// request), not per request: a lookup hashes the label values.
 	rm := &routeMetrics{pattern: pattern, requests: requests, latency: latency.WithLabelValues(pattern)}
@@ -69,6 +81,7 @@ func Route(mux *http.ServeMux, pattern string, h http.HandlerFunc, requests *pro
 		rm.counter(sw.code).Inc()
 		rm.latency.Observe(time.Since(start).Seconds())
 	})
+	return rm
 }
 
 // routeMetrics holds one route's series of RequestMetrics.

@@ -34,6 +34,8 @@ type Server struct {
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	routes   map[string]*routeMetrics // by pattern
+	fast     map[string]*fastRoute    // by path (Fast)
 }
 
 // NewServer returns a Server whose request metrics are named after prefix
@@ -43,7 +45,7 @@ func NewServer(prefix string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Log: log, Registry: prometheus.NewRegistry(), Timeouts: DefaultTimeouts(), mux: http.NewServeMux()}
+	s := &Server{Log: log, Registry: prometheus.NewRegistry(), Timeouts: DefaultTimeouts(), mux: http.NewServeMux(), routes: map[string]*routeMetrics{}}
 	s.requests, s.latency = RequestMetrics(prefix)
 	s.Registry.MustRegister(s.requests, s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -59,7 +61,7 @@ func NewServer(prefix string, log *slog.Logger) *Server {
 // by pattern and status code and timing them by pattern. It panics, as
 // http.ServeMux does, if pattern is invalid or conflicts with a mounted one.
 func (s *Server) Route(pattern string, h http.HandlerFunc) {
-	Route(s.mux, pattern, h, s.requests, s.latency)
+	s.routes[pattern] = route(s.mux, pattern, h, s.requests, s.latency)
 }
 
 // ServeHTTP dispatches r to the route its pattern matches.
@@ -84,19 +86,35 @@ const shutdownTimeout = 5 * time.Second
 // returns nil. It closes ln. It returns the error of http.Server.Serve when
 // serving fails first. It waits on clients as s.Timeouts allow (see
 // Timeouts): a stalled header, body or reader, or an idle connection, is
-// cut; a slow but steady transfer never is.
+// cut; a slow but steady transfer never is. With routes on the fast path
+// (Fast), Serve reads each connection's requests itself until one is not
+// for it, and then hands the connection to net/http.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := s.Timeouts.server(s)
 	srv.BaseContext = func(net.Listener) context.Context { return ctx }
+	var fl *fastListener
+	if len(s.fast) > 0 {
+		fl = newFastListener(ctx, ln, s.fast, s.Timeouts)
+		ln = fl
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		if fl != nil {
+			fl.Close()
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			fl.wait(sctx)
+			cancel()
+		}
 		return err
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(sctx) // past the timeout, requests in flight are cut
+		if fl != nil {
+			fl.wait(sctx)
+		}
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

@@ -28,6 +28,20 @@ var testTimeouts = Timeouts{Header: short, Idle: short, Read: short, Write: shor
 // and returns its address.
 func serveTimeouts(t *testing.T, s *Server, to Timeouts) string {
 	t.Helper()
+	addr, stop := startServe(t, s, to)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return addr
+}
+
+// startServe serves s with timeouts to on 127.0.0.1 and returns its
+// address, and stop, which ends Serve's context and returns what Serve
+// returned.
+func startServe(t *testing.T, s *Server, to Timeouts) (addr string, stop func() error) {
+	t.Helper()
 	s.Timeouts = to
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,13 +50,7 @@ func serveTimeouts(t *testing.T, s *Server, to Timeouts) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return ln.Addr().String(), func() error { cancel(); return <-errc }
 }
 
 // dial opens a raw connection to addr, closed when the test ends.
@@ -174,15 +182,22 @@ func TestServer_Timeouts_SlowReaderNotCut(t *testing.T) {
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		w.Write(make([]byte, size))
 	})
-	conn := dial(t, serveTimeouts(t, s, testTimeouts))
-	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	readSlowly(t, serveTimeouts(t, s, testTimeouts), "/big", size)
+}
+
+// readSlowly GETs path from addr and reads the answer slowly but
+// steadily, 512 KiB every 20 ms: for 32 MiB, more than a second in all,
+// many write timeouts, and more than the socket buffers hold. It fails the
+// test unless all size bytes arrive.
+func readSlowly(t *testing.T, addr, path string, size int64) {
+	t.Helper()
+	conn := dial(t, addr)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
 	conn.SetReadDeadline(time.Now().Add(4 * bound))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 512 KiB every 20 ms: more than a second in all, many write timeouts,
-	// and more than the socket buffers hold.
 	start := time.Now()
 	var n int64
 	buf := make([]byte, 512<<10)
@@ -202,16 +217,24 @@ func TestServer_Timeouts_SlowReaderNotCut(t *testing.T) {
 	}
 }
 
-func TestServer_Timeouts_Idle(t *testing.T) {
-	conn := dial(t, serveTimeouts(t, NewServer("test", nil), testTimeouts))
-	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+// roundTrip sends method path on conn and reads the answer to its end,
+// within bound; it returns the answer and conn's reader.
+func roundTrip(t *testing.T, conn net.Conn, method, path string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\n\r\n", method, path)
 	br := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(bound))
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
+	return resp, br
+}
+
+func TestServer_Timeouts_Idle(t *testing.T) {
+	conn := dial(t, serveTimeouts(t, NewServer("test", nil), testTimeouts))
+	resp, br := roundTrip(t, conn, "GET", "/healthz")
 	if resp.Close {
 		t.Fatal("the server closes the connection after one request: nothing to test")
 	}
