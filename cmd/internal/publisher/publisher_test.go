@@ -43,6 +43,19 @@ func putRun(t testing.TB, b *store.Bucket, id string, i int) {
 	}
 }
 
+// tempBucket opens a bucket in a new temporary directory, closed when the
+// test ends, and returns it with its URL.
+func tempBucket(t *testing.T, ctx context.Context) (string, *store.Bucket) {
+	t.Helper()
+	url := "file://" + t.TempDir()
+	b, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return url, b
+}
+
 // startServer starts a publisher on bucket url with a fixed base URL and
 // returns it with the address requests go to.
 func startServer(t *testing.T, ctx context.Context, url string) (*Server, string) {

@@ -463,6 +463,15 @@ func (s *Server) Handler() http.Handler { return s.http }
 // routes mounts the publisher's routes on its skeleton, once.
 func (s *Server) routes() {
 	s.http.Route("GET /feed.atom", s.serveFeed)
+	// The subscription document, polled by every reader, without
+	// net/http's per-request work (the filtered views go through serveFeed).
+	s.http.Fast("GET /feed.atom", "/feed.atom", func(ctx context.Context) *feed.Document {
+		doc, err := s.subscription(ctx, filter{})
+		if err != nil {
+			return nil // serveFeed answers the error
+		}
+		return doc
+	})
 	s.http.Route("GET /archive/{page}", s.serveArchive)
 	s.http.Route("GET /runs/{id}/{name}", s.serveRunFile)
 	s.http.Route("GET /runs/{id}/{$}", s.serveRunPage)
