@@ -284,12 +284,7 @@ func runEntry(t *testing.T, s *Server, q, id string) *feed.Entry {
 func TestServer_DerivesHandWrittenRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	s1 := testdata.Read("reports/firefox-nightly-shard-1.json")
 	s2 := testdata.Read("reports/firefox-nightly-shard-2.json.gz")
 	id := store.NewRunID(time.Now())
@@ -362,12 +357,7 @@ func TestServer_DerivesHandWrittenRun(t *testing.T) {
 func TestServer_DeriveFillsGapsOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	s1 := testdata.Read("reports/firefox-nightly-shard-1.json")
 	id := store.NewRunID(time.Now())
 	if err := b.WriteBytes(ctx, store.ShardKey(id, "r.json"), s1, store.WriteOptions{}); err != nil {
@@ -399,12 +389,7 @@ func TestServer_DeriveFillsGapsOnly(t *testing.T) {
 func TestServer_DeriveWarnings(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	junk := []byte("\x1f\x8b\x08\x00 this is no gzip stream")
 	unreadable := store.NewRunID(time.Now().Add(-time.Second))
 	putHandWritten(t, b, unreadable, map[string][]byte{"x.json.gz": junk}, "x.json.gz")
@@ -457,12 +442,7 @@ func TestServer_DeriveWarnings(t *testing.T) {
 func TestServer_DeriveTwoPublishers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	s1 := testdata.Read("reports/chrome.json")
 	var ids []string
 	for i := range 5 {
@@ -500,12 +480,7 @@ func TestServer_DeriveTwoPublishers(t *testing.T) {
 func TestServer_DeriveStorageFailure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	s1 := testdata.Read("reports/chrome.json")
 	id := store.NewRunID(time.Now())
 	putHandWritten(t, b, id, map[string][]byte{"r.json": s1}, "r.json")

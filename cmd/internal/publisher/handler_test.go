@@ -16,9 +16,7 @@ import (
 func TestServer_HTTP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, _ := store.Open(ctx, url)
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	id := store.NewRunID(time.Now())
 	putRun(t, b, id, 0)
 	_, addr := startServer(t, ctx, url)
@@ -102,9 +100,7 @@ func TestServer_HTTP(t *testing.T) {
 func TestServer_HostileManifest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, _ := store.Open(ctx, url)
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	id := store.NewRunID(time.Now())
 	s, _ := b.PutShard(ctx, id, "x.json.gz", strings.NewReader("x"))
 	// Markup in every value: valid, and escaped.

@@ -114,12 +114,7 @@ func mustWriteKey(t *testing.T, b *store.Bucket, key string, p []byte) {
 func TestServer_PartialManifestRetried(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	id := store.NewRunID(time.Now())
 	if _, err := b.PutShard(ctx, id, "report.json.gz", strings.NewReader("report")); err != nil {
 		t.Fatal(err)
@@ -179,12 +174,7 @@ func TestServer_PartialManifestRetried(t *testing.T) {
 func TestServer_MissingShardPublished(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	now := time.Now()
 	partly, none := store.NewRunID(now.Add(-time.Second)), store.NewRunID(now)
 	if _, err := b.PutShard(ctx, partly, "a.json.gz", strings.NewReader("12345")); err != nil {
@@ -243,12 +233,7 @@ func TestServer_MissingShardPublished(t *testing.T) {
 func TestServer_InvalidManifestsRejected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	bad := map[string]string{
 		"sha256 not hex":         `{"shards": [{"name": "s.json", "sha256": "not hex"}]}`,
 		"sha256 upper case":      `{"shards": [{"name": "s.json", "sha256": "` + strings.Repeat("ABCDEF0123456789", 4) + `"}]}`,
@@ -307,12 +292,7 @@ func TestServer_InvalidManifestsRejected(t *testing.T) {
 func TestServer_UnencodableEntrySkipped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	now := time.Now()
 	first, second := store.NewRunID(now.Add(-time.Second)), store.NewRunID(now)
 	putRun(t, b, first, 0)

@@ -160,12 +160,7 @@ func walk(t *testing.T, addr, query string) ([]feed.Entry, map[string][]byte) {
 func TestServer_CompleteHistory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 
 	// 1,030 runs in upload order today, and 20 that other tools wrote with
 	// ids (times) older than everything else, arriving after the others were
@@ -267,12 +262,7 @@ func TestServer_CompleteHistory(t *testing.T) {
 func TestServer_TwoPublishersAgree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	now := time.Now().UTC()
 	for i := range 150 {
 		putRun(t, b, store.NewRunID(now.Add(time.Duration(i)*time.Millisecond)), i)

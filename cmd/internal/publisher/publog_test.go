@@ -34,12 +34,7 @@ var errCrash = errors.New("injected: the publisher died here")
 func TestServer_CrashBetweenLogAndMarker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	const pageSize = 5
 
 	// Replica B runs throughout; replica A dies at its marker write.
@@ -102,12 +97,7 @@ func TestServer_CrashBetweenLogAndMarker(t *testing.T) {
 func TestServer_DuplicateLogEntryVoid(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	const pageSize = 3
 	now := time.Now().UTC()
 	var ids []string
@@ -171,12 +161,7 @@ func TestServer_DuplicateLogEntryVoid(t *testing.T) {
 func TestServer_CrashAtPageBoundary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	const pageSize = 3
 	now := time.Now().UTC()
 	var ids []string

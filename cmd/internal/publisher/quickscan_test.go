@@ -16,12 +16,7 @@ import (
 // committed late.
 func TestServer_QuickScansSkipOldFolders(t *testing.T) {
 	ctx := context.Background()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	// Within today's listing (quick scans list today and yesterday), two
 	// hours old.
 	id := store.NewRunID(time.Now().Add(-2 * time.Hour))

@@ -103,12 +103,7 @@ var commitLink = regexp.MustCompile(`^https://github\.com/web-platform-tests/wpt
 func TestServer_RunPage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	// The ingester's status server, as far as the page links it.
 	status := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/status/") || r.URL.Path == "/status.atom" {
@@ -258,12 +253,7 @@ func TestServer_RunPage(t *testing.T) {
 func TestServer_RunPageHostile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	hostile := "a\tb<script>&amp;]]><![CDATA[\"'\r\n" + strings.Repeat("long", 200)
 	values := []string{
 		hostile,

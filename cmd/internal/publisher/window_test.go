@@ -331,12 +331,7 @@ func mustJSON(t *testing.T, v any) string {
 func TestServer_WindowCopyDocument(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := "file://" + t.TempDir()
-	b, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	url, b := tempBucket(t, ctx)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	for i := range 20 {
 		putRun(t, b, store.NewRunID(t0.Add(time.Duration(i)*time.Second)), i)
