@@ -154,6 +154,31 @@ func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 	if gz {
 		rep = doc.gzipped()
 	}
+	doc.setCommon(h, rep)
+	rh := r.Header
+	if rh["Range"] != nil || rh["If-Match"] != nil || rh["If-Unmodified-Since"] != nil {
+		// Rare: http.ServeContent's full precondition and range logic.
+		doc.setContent(h, gz)
+		http.ServeContent(w, r, "", doc.lastMod, bytes.NewReader(rep.body))
+		return
+	}
+	if notModified(rh, rep.etag, doc) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	doc.setRepresentation(h, rep, gz)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		w.Write(rep.body) // a client that went away is no error of ours
+	}
+}
+
+// The fields of an answer, set by Serve and formatted once by RawAnswer:
+// one list of them for both. Each assigns values computed once per
+// Document (no allocation).
+
+// setCommon sets the fields of every answer of rep, 200 or 304.
+func (doc *Document) setCommon(h http.Header, rep *representation) {
 	if v := h["Vary"]; len(v) == 0 {
 		h["Vary"] = varyAcceptEncoding
 	} else {
@@ -164,34 +189,25 @@ func Serve(w http.ResponseWriter, r *http.Request, doc *Document) {
 	if doc.hdr.cacheControl != nil {
 		h["Cache-Control"] = doc.hdr.cacheControl
 	}
-	rh := r.Header
-	if rh["Range"] != nil || rh["If-Match"] != nil || rh["If-Unmodified-Since"] != nil {
-		// Rare: http.ServeContent's full precondition and range logic.
-		h["Content-Type"] = doc.hdr.ctype
-		if gz {
-			h["Content-Encoding"] = gzipEncoding
-		}
-		http.ServeContent(w, r, "", doc.lastMod, bytes.NewReader(rep.body))
-		return
-	}
-	if notModified(rh, rep.etag, doc) {
-		// As http.ServeContent: no representation headers, and no
-		// Last-Modified beside an ETag (RFC 9110 §15.4.5).
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
+}
+
+// setContent sets the fields that say what the body is.
+func (doc *Document) setContent(h http.Header, gz bool) {
 	h["Content-Type"] = doc.hdr.ctype
 	if gz {
 		h["Content-Encoding"] = gzipEncoding
 	}
+}
+
+// setRepresentation sets the fields a 200 adds to setCommon's. A 304 has
+// none of them: as http.ServeContent, no representation fields, and no
+// Last-Modified beside an ETag (RFC 9110 §15.4.5).
+func (doc *Document) setRepresentation(h http.Header, rep *representation, gz bool) {
+	doc.setContent(h, gz)
 	if doc.hdr.lastModified != nil {
 		h["Last-Modified"] = doc.hdr.lastModified
 	}
 	h["Content-Length"] = rep.contentLength
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(rep.body) // a client that went away is no error of ours
-	}
 }
 
 // Header values shared by every response (one element, no spare capacity).

@@ -1,8 +1,8 @@
 package feed
 
 import (
+	"bytes"
 	"net/http"
-	"strconv"
 )
 
 // RawRequest is what RawAnswer needs to know of a GET or HEAD request: the
@@ -60,42 +60,21 @@ func (doc *Document) RawAnswer(req RawRequest) (code int, header, body []byte) {
 // wireHeaders are a representation's answers in wire form (RawAnswer).
 type wireHeaders struct{ ok, notModified []byte }
 
-// wire returns rep's wire headers, formatted on first use.
+// wire returns rep's wire headers, formatted on first use from the fields
+// Serve sets, in net/http's order (http.Header.Write sorts them by name).
 func (rep *representation) wire(doc *Document) *wireHeaders {
 	rep.wireOnce.Do(func() {
-		gz := rep == &doc.gz
-		// The fields Serve sets, sorted by name as net/http writes a
-		// header map.
-		field := func(b []byte, name, value string) []byte {
-			return append(append(append(append(b, name...), ": "...), value...), "\r\n"...)
+		format := func(status string, h http.Header) []byte {
+			var b bytes.Buffer
+			b.WriteString(status)
+			h.Write(&b) // to a bytes.Buffer: no error
+			return b.Bytes()[:b.Len():b.Len()]
 		}
-		var ok []byte
-		ok = append(ok, "HTTP/1.1 200 OK\r\n"...)
-		if doc.CacheControl != "" {
-			ok = field(ok, "Cache-Control", doc.CacheControl)
-		}
-		if gz {
-			ok = field(ok, "Content-Encoding", "gzip")
-		}
-		ok = field(ok, "Content-Length", strconv.Itoa(len(rep.body)))
-		ok = field(ok, "Content-Type", doc.hdr.ctype[0])
-		ok = field(ok, "Etag", rep.etag)
-		if doc.hdr.lastModified != nil {
-			ok = field(ok, "Last-Modified", doc.hdr.lastModified[0])
-		}
-		ok = field(ok, "Vary", "Accept-Encoding")
-		ok = field(ok, "X-Content-Type-Options", "nosniff")
-
-		// 304: no representation fields, no Last-Modified beside an ETag.
-		var nm []byte
-		nm = append(nm, "HTTP/1.1 304 Not Modified\r\n"...)
-		if doc.CacheControl != "" {
-			nm = field(nm, "Cache-Control", doc.CacheControl)
-		}
-		nm = field(nm, "Etag", rep.etag)
-		nm = field(nm, "Vary", "Accept-Encoding")
-		nm = field(nm, "X-Content-Type-Options", "nosniff")
-		rep.wireHdr = wireHeaders{ok: ok[:len(ok):len(ok)], notModified: nm[:len(nm):len(nm)]}
+		h := http.Header{}
+		doc.setCommon(h, rep)
+		nm := format("HTTP/1.1 304 Not Modified\r\n", h)
+		doc.setRepresentation(h, rep, rep == &doc.gz)
+		rep.wireHdr = wireHeaders{ok: format("HTTP/1.1 200 OK\r\n", h), notModified: nm}
 	})
 	return &rep.wireHdr
 }
