@@ -168,11 +168,8 @@ type fastConn struct {
 	// date is the Date field of second dateSec, formatted once a second.
 	date    []byte
 	dateSec int64
-	// writeDeadline is the write deadline last set (see extendWrite).
-	writeDeadline time.Time
-	// closing: the connection closes after the answer (Connection: close,
-	// a failed write, the listener closed).
-	closing bool
+	// writeDeadline is the write deadline last set.
+	writeDeadline stallDeadline
 }
 
 // serve answers c's requests until one is not for the fast path (c then
@@ -208,11 +205,13 @@ func (l *fastListener) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if n > 0 && fc.answer(n) {
-			if fc.closing {
-				return
+		if n > 0 {
+			if answered, closing := fc.answer(n); answered {
+				if closing {
+					return
+				}
+				continue
 			}
-			continue
 		}
 		handed = fc.handOver()
 		return
@@ -251,18 +250,19 @@ func (fc *fastConn) readHeader() (int, error) {
 
 // answer answers the request whose header is the buffer's first n bytes,
 // if it is for the fast path, and reports whether it did (false: nothing
-// was read or written). It sets closing when the connection must close.
-func (fc *fastConn) answer(n int) bool {
+// was read or written), and whether the connection must then close
+// (Connection: close, a failed write, the listener closed).
+func (fc *fastConn) answer(n int) (answered, closing bool) {
 	hdr, _ := fc.br.Peek(n)
 	// One allocation: the fields' values are substrings of this copy.
 	req, route, closeConn, ok := parseFast(string(hdr), fc.l.routes)
 	if !ok {
-		return false
+		return false, false
 	}
 	start := time.Now()
 	doc := route.doc(fc.l.ctx)
 	if doc == nil {
-		return false
+		return false, false
 	}
 	code, head, body := doc.RawAnswer(req)
 	fc.br.Discard(n)
@@ -280,8 +280,7 @@ func (fc *fastConn) answer(n int) bool {
 	}
 	route.metrics.counter(code).Inc()
 	route.metrics.latency.Observe(time.Since(start).Seconds())
-	fc.closing = closeConn
-	return true
+	return true, closeConn
 }
 
 // write writes the answer's header (fc.out) and body, in one writev when
@@ -309,19 +308,14 @@ func (fc *fastConn) write(body []byte) error {
 	return nil
 }
 
-// extendWrite moves the write deadline to t.Write from now, unless it was
-// set less than t.Write/16 ago (as progress.extendWrite).
+// extendWrite moves the write deadline to t.Write from now, if there is
+// one (see stallDeadline).
 func (fc *fastConn) extendWrite() {
-	w := fc.l.t.Write
-	if w <= 0 {
-		return
+	if w := fc.l.t.Write; w > 0 {
+		if d, ok := fc.writeDeadline.next(w); ok {
+			fc.c.SetWriteDeadline(d)
+		}
 	}
-	d := time.Now().Add(w)
-	if d.Sub(fc.writeDeadline) < w/16 {
-		return
-	}
-	fc.writeDeadline = d
-	fc.c.SetWriteDeadline(d)
 }
 
 // appendDate appends the Date field of now, as net/http sends it.

@@ -156,9 +156,9 @@ type progress struct {
 	// client went away).
 	writeFailed atomic.Bool
 	answered    sync.Once
-	// writeDeadline is the write deadline last set for this request
-	// (zero: none yet). Only the handler's goroutine uses it, as corked.
-	writeDeadline time.Time
+	// writeDeadline is the write deadline last set for this request.
+	// Only the handler's goroutine uses it, as corked.
+	writeDeadline stallDeadline
 	conn          net.Conn // the request's connection, nil if unknown
 	corked        bool     // TCP_CORK is set on conn (see corkMin)
 }
@@ -178,18 +178,30 @@ func (p *progress) uncork() {
 	}
 }
 
-// extendWrite moves the write deadline to t.Write from now, unless it was
-// set less than t.Write/16 ago: setting a deadline costs a timer update,
-// which a small answer would otherwise pay twice (its write, then the
-// flush after the handler). A stalled write is thus cut after between
-// 15/16 of t.Write and t.Write.
+// extendWrite moves the write deadline to t.Write from now (see
+// stallDeadline).
 func (p *progress) extendWrite() {
-	d := time.Now().Add(p.t.Write)
-	if d.Sub(p.writeDeadline) < p.t.Write/16 {
-		return
+	if d, ok := p.writeDeadline.next(p.t.Write); ok {
+		p.rc.SetWriteDeadline(d)
 	}
-	p.writeDeadline = d
-	p.rc.SetWriteDeadline(d)
+}
+
+// stallDeadline is a deadline that bounds a stall, moved forward as the
+// transfer progresses: the deadline last set (zero: none yet).
+type stallDeadline time.Time
+
+// next returns the deadline to set for timeout d from now, and false when
+// the one set less than d/16 ago may stay: setting a deadline costs a
+// timer update, which a small answer would otherwise pay twice (its
+// write, then a flush). A stall is thus cut after between 15/16 of d and
+// d. d must be positive.
+func (s *stallDeadline) next(d time.Duration) (time.Time, bool) {
+	t := time.Now().Add(d)
+	if t.Sub(time.Time(*s)) < d/16 {
+		return time.Time{}, false
+	}
+	*s = stallDeadline(t)
+	return t, true
 }
 
 // progressBody is a request body whose reads are cut after t.Read without
